@@ -1,0 +1,72 @@
+"""One-line, human-readable descriptions of a spec's stem, body, shortcut and head (no Keras needed).
+
+>>> from zoo.registry import get_spec
+>>> stem_text(get_spec("resnet18_cifar10_tf2"))
+'3x3/1 valid + BN + relu + maxpool 2/2 same'
+>>> head_text(get_spec("resnet18_mnist_functional"))
+'flatten -> dense 1000 relu -> 10 softmax'
+"""
+
+from __future__ import annotations
+
+from zoo.spec import ResNetSpec
+
+
+def stem_text(spec: ResNetSpec) -> str:
+    k, s = spec.stem_kernel, spec.stem_stride
+    if spec.stem_deep:
+        half = spec.stem_filters // 2
+        conv = f"deep {k}x{k}/{s} x3 ({half}-{half}-{spec.stem_filters})"
+    else:
+        conv = f"{k}x{k}/{s}"
+    parts = [f"{conv} {spec.stem_padding}"]
+    if spec.stem_bn:
+        parts.append("BN")
+    if spec.stem_activation != "linear":
+        parts.append(spec.stem_activation)
+    if spec.stem_pool != "none":
+        parts.append(f"{spec.stem_pool}pool {spec.stem_pool_size}/{spec.stem_pool_stride} {spec.stem_pool_padding}")
+    return " + ".join(parts)
+
+
+def body_text(spec: ResNetSpec) -> str:
+    depths = "-".join(map(str, spec.depths))
+    widths = "-".join(map(str, spec.stage_channels))
+    return f"{spec.block} {depths} x {widths}"
+
+
+_SHORTCUTS = {
+    "conv": "1x1 conv",
+    "conv_bn": "1x1 conv + BN",
+    "identity_pad": "identity + zero-pad (option A)",
+    "avg_down": "avgpool + 1x1 conv + BN (ResNet-D)",
+}
+_WHEN = {"stride": "on stride", "stride_or_channels": "on stride or channel change"}
+
+
+def shortcut_text(spec: ResNetSpec) -> str:
+    return f"{_SHORTCUTS[spec.shortcut]}, {_WHEN[spec.shortcut_when]}"
+
+
+def head_text(spec: ResNetSpec) -> str:
+    parts = [{"gap": "GAP", "gmp": "global maxpool", "flatten": "flatten"}[spec.head]]
+    if spec.head_hidden:
+        parts.append(f"dense {spec.head_hidden} {spec.activation}")
+    if spec.head_dropout:
+        parts.append(f"dropout {spec.head_dropout:g}")
+    out = "logits" if spec.head_activation == "linear" else spec.head_activation
+    parts.append(f"{spec.num_classes} {out}")
+    return " -> ".join(parts)
+
+
+def variant_row(spec: ResNetSpec) -> dict:
+    """The columns `zoo list` shows for one spec."""
+    return {
+        "name": spec.name,
+        "input": spec.input_shape,
+        "stem": stem_text(spec),
+        "body": body_text(spec),
+        "shortcut": shortcut_text(spec),
+        "head": head_text(spec),
+        "source": spec.source,
+    }

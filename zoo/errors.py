@@ -1,0 +1,16 @@
+"""Errors that zoo raises for bad input: plain messages for people, never backend tracebacks."""
+
+
+class ZooError(ValueError):
+    """Base class of every error zoo raises for bad user input.
+
+    The command-line interface prints these as one line and exits with status 2.
+    """
+
+
+class SpecError(ZooError):
+    """A `ResNetSpec` field (or a combination of fields) holds an invalid value."""
+
+
+class UnknownVariantError(ZooError):
+    """A variant name is not in the registry; the message lists the closest names."""

@@ -1,0 +1,162 @@
+"""The variant table: one name -> one `ResNetSpec`. Adding a variant is one entry here.
+
+>>> from zoo.registry import get_spec, list_variants
+>>> get_spec("resnet20").depths
+(3, 3, 3)
+>>> list_variants("resnet1*")
+['resnet18', 'resnet18_cifar', 'resnet18_cifar10_d2l', 'resnet18_cifar10_tf2', 'resnet18_cifar100_tf2', 'resnet18_mnist_functional', 'resnet18d', 'resnet101', 'resnet110', 'resnet152']
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import re
+from dataclasses import replace
+
+from zoo.errors import SpecError, UnknownVariantError
+from zoo.spec import ResNetSpec, check_field_names
+
+# The source articles' models are plain Keras layers with Keras defaults: biased convs,
+# Glorot-uniform kernels, BatchNormalization(momentum=0.99, epsilon=1e-3).
+_KERAS_DEFAULTS = dict(conv_bias=True, kernel_initializer="glorot_uniform", bn_momentum=0.99, bn_epsilon=1e-3)
+
+_TF2_CIFAR10 = ResNetSpec(
+    input_shape=(32, 32, 3), num_classes=10,
+    stem_kernel=3, stem_stride=1, stem_padding="valid",
+    stem_pool="max", stem_pool_size=2, stem_pool_stride=2, stem_pool_padding="same",
+    shortcut="conv", shortcut_when="stride", head="gap", head_activation="linear",
+    **_KERAS_DEFAULTS,
+    source="seed 000 (TF2 subclassed ResNet, CIFAR-10)",
+)
+_TF2_CIFAR100 = replace(
+    _TF2_CIFAR10, num_classes=100, stem_pool_stride=1, shortcut_padding="valid",
+    source="seed 001 (TF2 subclassed ResNet, CIFAR-100)",
+)
+# torchvision / He et al. 2015 ImageNet layout is the ResNetSpec default.
+_IMAGENET = ResNetSpec(source="He et al. 2015, torchvision layout")
+_IMAGENET_BOTTLENECK = replace(_IMAGENET, block="bottleneck")
+# The common CIFAR adaptation (3x3/1 stem, no pool), as in kuangliu/pytorch-cifar.
+_CIFAR = ResNetSpec(
+    input_shape=(32, 32, 3), num_classes=10, stem_kernel=3, stem_stride=1, stem_pool="none",
+    source="common CIFAR layout (3x3/1 stem, no pool)",
+)
+# He et al. 2015, section 4.2: 6n+2 layers, 16/32/64 channels, option-A shortcuts.
+_HE_CIFAR = replace(
+    _CIFAR, stem_filters=16, depths=(3, 3, 3), widths=(16, 32, 64), strides=(1, 2, 2), shortcut="identity_pad",
+    source="He et al. 2015, CIFAR-10 networks (option A)",
+)
+
+
+def _he_cifar(depth: int) -> ResNetSpec:
+    n = (depth - 2) // 6
+    return replace(_HE_CIFAR, depths=(n, n, n))
+
+
+VARIANTS: dict[str, ResNetSpec] = {
+    # the source articles
+    "resnet18_cifar10_tf2": _TF2_CIFAR10,
+    "resnet34_cifar10_tf2": replace(_TF2_CIFAR10, depths=(3, 4, 6, 3)),
+    "resnet18_cifar100_tf2": _TF2_CIFAR100,
+    "resnet34_cifar100_tf2": replace(_TF2_CIFAR100, depths=(3, 4, 6, 3)),
+    "resnet18_mnist_functional": ResNetSpec(
+        input_shape=(32, 32, 1), num_classes=10,
+        stem_kernel=7, stem_stride=2, stem_bn=False, stem_pool="max", stem_pool_size=3, stem_pool_stride=2,
+        shortcut="conv_bn", shortcut_when="stride_or_channels",
+        head="flatten", head_hidden=1000, head_activation="softmax",
+        **_KERAS_DEFAULTS,
+        source="seed 002 (Keras functional ResNet18, MNIST padded to 32x32)",
+    ),
+    "resnet18_cifar10_d2l": ResNetSpec(
+        input_shape=(32, 32, 3), num_classes=10,
+        stem_kernel=3, stem_stride=1, stem_pool="max", stem_pool_size=2, stem_pool_stride=1,
+        shortcut="conv", shortcut_when="stride", head="gap", head_activation="softmax",
+        **_KERAS_DEFAULTS,
+        source="seed 004 (d2l-style ResNet18, CIFAR-10)",
+    ),
+    # He et al. 2015 ImageNet networks
+    "resnet18": _IMAGENET,
+    "resnet34": replace(_IMAGENET, depths=(3, 4, 6, 3)),
+    "resnet50": replace(_IMAGENET_BOTTLENECK, depths=(3, 4, 6, 3)),
+    "resnet101": replace(_IMAGENET_BOTTLENECK, depths=(3, 4, 23, 3)),
+    "resnet152": replace(_IMAGENET_BOTTLENECK, depths=(3, 8, 36, 3)),
+    # the common CIFAR adaptation of the ImageNet widths
+    "resnet18_cifar": _CIFAR,
+    "resnet34_cifar": replace(_CIFAR, depths=(3, 4, 6, 3)),
+    "resnet50_cifar": replace(_CIFAR, block="bottleneck", depths=(3, 4, 6, 3)),
+    # He et al. 2015 CIFAR networks
+    "resnet20": _he_cifar(20),
+    "resnet32": _he_cifar(32),
+    "resnet44": _he_cifar(44),
+    "resnet56": _he_cifar(56),
+    "resnet110": _he_cifar(110),
+    # later refinements
+    "preact_resnet18": replace(
+        _CIFAR, block="preact_basic", stem_bn=False, stem_activation="linear", shortcut="conv",
+        source="He et al. 2016 (identity mappings), CIFAR layout",
+    ),
+    "resnet18d": replace(
+        _IMAGENET, stem_deep=True, stem_kernel=3, shortcut="avg_down",
+        source="He et al. 2019 (bag of tricks) ResNet-D: deep stem + avg-down shortcut",
+    ),
+    "wide_resnet28_10": replace(
+        _CIFAR, block="preact_basic", stem_filters=16, stem_bn=False, stem_activation="linear",
+        depths=(4, 4, 4), widths=(160, 320, 640), strides=(1, 2, 2), shortcut="conv",
+        source="Zagoruyko & Komodakis 2016, WRN-28-10",
+    ),
+    # a few thousand parameters: for tests, smoke runs and tuner demos
+    "resnet_tiny": replace(
+        _CIFAR, stem_filters=8, depths=(1, 1, 1), widths=(8, 16, 32), strides=(1, 2, 2),
+        source="zoo: tiny 3-stage basic ResNet for tests",
+    ),
+}
+VARIANTS = {name: replace(spec, name=name) for name, spec in VARIANTS.items()}
+
+
+def natural_key(name: str):
+    """Sort key that orders embedded numbers numerically: resnet20 < resnet32 < resnet110."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def list_variants(pattern: str | None = None) -> list[str]:
+    """Registered names in natural order, optionally filtered by a glob (`"resnet*_cifar"`)."""
+    names = sorted(VARIANTS, key=natural_key)
+    if pattern:
+        names = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+    return names
+
+
+def suggest(name: str, limit: int = 5) -> list[str]:
+    """Registered names closest to `name` (spelling first, then names containing it)."""
+    names = list_variants()
+    close = difflib.get_close_matches(name, names, n=limit, cutoff=0.6)
+    close += [n for n in names if name and name in n and n not in close]
+    return close[:limit]
+
+
+def get_spec(name: str) -> ResNetSpec:
+    """The registered spec called `name`; `UnknownVariantError` with suggestions otherwise."""
+    try:
+        return VARIANTS[name]
+    except (KeyError, TypeError):
+        close = suggest(str(name))
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise UnknownVariantError(
+            f"unknown variant {name!r}{hint} (`zoo list` shows all {len(VARIANTS)} names)"
+        ) from None
+
+
+def resolve_spec(name_or_spec: str | ResNetSpec, *, input_shape=None, num_classes=None, **overrides) -> ResNetSpec:
+    """The spec `build` would build: a registry name or a spec, with overrides applied and validated."""
+    if isinstance(name_or_spec, ResNetSpec):
+        spec = name_or_spec
+    elif isinstance(name_or_spec, str):
+        spec = get_spec(name_or_spec)
+    else:
+        raise SpecError(f"expected a variant name or a ResNetSpec, got {type(name_or_spec).__name__}")
+    if input_shape is not None:
+        overrides["input_shape"] = input_shape
+    if num_classes is not None:
+        overrides["num_classes"] = num_classes
+    check_field_names(overrides)
+    return replace(spec, **overrides) if overrides else spec

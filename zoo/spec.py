@@ -1,0 +1,354 @@
+"""`ResNetSpec`: every architectural knob of a residual network, as one frozen, validated dataclass.
+
+A spec is plain data. It is built into a Keras model by `zoo.build`, stored as JSON, searched over by
+the tuner, and named in every row of every results table.
+
+>>> from zoo.spec import ResNetSpec
+>>> spec = ResNetSpec(input_shape=(32, 32, 3), num_classes=10, stem_kernel=3, stem_stride=1, stem_pool="none")
+>>> ResNetSpec.from_json(spec.to_json()) == spec
+True
+>>> ResNetSpec(depths=(2, 2), widths=(64,), strides=(1, 2))
+Traceback (most recent call last):
+...
+zoo.errors.SpecError: depths, widths and strides must have the same length (one entry per stage), got depths=(2, 2) (length 2), widths=(64,) (length 1), strides=(1, 2) (length 2)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+from zoo.errors import SpecError
+
+BLOCKS = ("basic", "bottleneck", "preact_basic", "preact_bottleneck")
+SHORTCUTS = ("conv", "conv_bn", "identity_pad", "avg_down")
+SHORTCUT_WHEN = ("stride", "stride_or_channels")
+HEADS = ("gap", "gmp", "flatten")
+HEAD_ACTIVATIONS = ("linear", "softmax")
+PADDINGS = ("same", "valid")
+POOLS = ("none", "max", "avg")
+ACTIVATIONS = (
+    "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "mish",
+    "hard_silu", "tanh", "sigmoid", "linear",
+)
+INITIALIZERS = (
+    "he_normal", "he_uniform", "glorot_normal", "glorot_uniform", "lecun_normal", "lecun_uniform",
+)
+BLOCK_KERNEL = 3  # every residual-branch spatial conv is 3x3, as in all published ResNets
+
+
+@dataclass(frozen=True)
+class ResNetSpec:
+    """Every knob of a residual network. Defaults describe torchvision's ImageNet ResNet-18.
+
+    Stem: one conv (`stem_kernel`/`stem_stride`/`stem_padding`, `stem_filters` channels), or with
+    `stem_deep` three 3x3-style convs (filters/2, filters/2, filters; stride on the first), optional
+    BN, activation (`"linear"` for none), then an optional pool.
+    Body: `len(depths)` stages; stage i has `depths[i]` blocks of kind `block` with `widths[i]` channels
+    (times `bottleneck_expansion` at the output of bottleneck blocks); its first block has stride
+    `strides[i]`.
+    Shortcut: identity unless the block changes resolution (or, with `shortcut_when="stride_or_channels"`,
+    channels); then `shortcut` decides: `conv` (1x1), `conv_bn` (1x1 + BN), `identity_pad`
+    (subsample + zero channels, He et al. option A) or `avg_down` (avg-pool, 1x1 conv, BN; ResNet-D).
+    Head: `gap`/`gmp` global pooling or `flatten`, optional `head_hidden` dense layer, optional dropout,
+    then `num_classes` outputs as logits (`head_activation="linear"`) or probabilities (`"softmax"`).
+    """
+
+    name: str = "resnet"
+    input_shape: tuple[int, int, int] = (224, 224, 3)
+    num_classes: int = 1000
+    # stem
+    stem_filters: int = 64
+    stem_kernel: int = 7
+    stem_stride: int = 2
+    stem_padding: str = "same"
+    stem_deep: bool = False
+    stem_bn: bool = True
+    stem_activation: str = "relu"
+    stem_pool: str = "max"
+    stem_pool_size: int = 3
+    stem_pool_stride: int = 2
+    stem_pool_padding: str = "same"
+    # body
+    block: str = "basic"
+    depths: tuple[int, ...] = (2, 2, 2, 2)
+    widths: tuple[int, ...] = (64, 128, 256, 512)
+    strides: tuple[int, ...] = (1, 2, 2, 2)
+    bottleneck_expansion: int = 4
+    stride_in_1x1: bool = False
+    activation: str = "relu"
+    block_dropout: float = 0.0
+    # shortcut
+    shortcut: str = "conv_bn"
+    shortcut_when: str = "stride_or_channels"
+    shortcut_padding: str = "same"
+    # convolutions and normalization
+    conv_bias: bool = False
+    kernel_initializer: str = "he_normal"
+    bn_momentum: float = 0.9
+    bn_epsilon: float = 1e-5
+    zero_init_last_bn: bool = False
+    # head
+    head: str = "gap"
+    head_hidden: int = 0
+    head_dropout: float = 0.0
+    head_activation: str = "linear"
+    source: str = dataclasses.field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("input_shape", "depths", "widths", "strides"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
+        _validate(self)
+
+    # -- derived facts ------------------------------------------------------------------------
+    @property
+    def is_preact(self) -> bool:
+        """True for pre-activation blocks (BN-act before each conv; a final BN-act before the head)."""
+        return self.block.startswith("preact_")
+
+    @property
+    def is_bottleneck(self) -> bool:
+        return self.block.endswith("bottleneck")
+
+    @property
+    def stage_channels(self) -> tuple[int, ...]:
+        """Output channels of each stage."""
+        factor = self.bottleneck_expansion if self.is_bottleneck else 1
+        return tuple(w * factor for w in self.widths)
+
+    def block_plan(self):
+        """Yield `(stage, block, in_channels, out_channels, stride, project)` for every block, 1-based.
+
+        `project` is True when the shortcut is not a plain identity.
+        """
+        channels = self.stem_filters
+        for stage, (depth, out_channels, stride) in enumerate(
+            zip(self.depths, self.stage_channels, self.strides), start=1
+        ):
+            for block in range(1, depth + 1):
+                s = stride if block == 1 else 1
+                project = s != 1 or (self.shortcut_when == "stride_or_channels" and channels != out_channels)
+                yield stage, block, channels, out_channels, s, project
+                channels = out_channels
+
+    def spatial_plan(self) -> list[tuple[str, int, int]]:
+        """`(part, height, width)` after the stem and after every stage.
+
+        Raises `SpecError` naming the first layer that would shrink the feature map to zero size.
+        """
+        try:
+            return _walk_sizes(self, self.input_shape[:2])
+        except _Vanishes as exc:
+            need = min_input_size(self)
+            h, w = exc.size
+            if exc.padding == "valid" and exc.kernel > min(h, w):
+                why = f"smaller than its {exc.kernel}x{exc.kernel} kernel with valid padding"
+            else:
+                why = f"smaller than its stride {exc.stride}, so it would downsample below one pixel"
+            raise SpecError(
+                f"input_shape {self.input_shape!r} is too small for this network: {exc.where} receives a "
+                f"{h}x{w} feature map, {why}"
+                + (f"; the smallest square input this layout accepts is {need}x{need}" if need else "")
+            ) from None
+
+    # -- JSON ---------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict of every field (tuples become lists)."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    def to_json(self, **kwargs) -> str:
+        """JSON text of the spec; `ResNetSpec.from_json` reads it back to an equal spec."""
+        kwargs.setdefault("indent", 2)
+        return json.dumps(self.to_dict(), **kwargs)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ResNetSpec":
+        """Spec from a dict as written by `to_dict`; unknown keys are an error naming them."""
+        if not isinstance(data, dict):
+            raise SpecError(f"a spec must be a JSON object, got {type(data).__name__}")
+        check_field_names(data)
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ResNetSpec":
+        """Spec from JSON text (see `to_json`)."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SpecError(f"spec JSON is not valid JSON: {exc}") from None
+        return cls.from_dict(data)
+
+
+FIELD_NAMES = tuple(f.name for f in fields(ResNetSpec))
+
+
+def check_field_names(names) -> None:
+    """Raise `SpecError` for any name that is not a `ResNetSpec` field, suggesting the closest."""
+    unknown = [n for n in names if n not in FIELD_NAMES]
+    if unknown:
+        hints = []
+        for n in unknown:
+            close = difflib.get_close_matches(str(n), FIELD_NAMES, n=3)
+            hints.append(f"{n!r}" + (f" (did you mean {', '.join(close)}?)" if close else ""))
+        raise SpecError(f"unknown ResNetSpec field(s): {'; '.join(hints)}")
+
+
+# -- validation -------------------------------------------------------------------------------
+
+def _fail(field: str, value: Any, why: str) -> None:
+    raise SpecError(f"{field} {why}, got {value!r}")
+
+
+def _int(spec, field: str, minimum: int = 1) -> None:
+    value = getattr(spec, field)
+    if isinstance(value, bool) or not isinstance(value, int):
+        _fail(field, value, "must be an integer")
+    if value < minimum:
+        _fail(field, value, f"must be >= {minimum}")
+
+
+def _choice(spec, field: str, choices) -> None:
+    value = getattr(spec, field)
+    if value not in choices:
+        _fail(field, value, f"must be one of {', '.join(map(repr, choices))}")
+
+
+def _bool(spec, field: str) -> None:
+    value = getattr(spec, field)
+    if not isinstance(value, bool):
+        _fail(field, value, "must be true or false")
+
+
+def _fraction(spec, field: str, low: float, high: float, closed_low: bool) -> None:
+    value = getattr(spec, field)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        _fail(field, value, "must be a number")
+    ok = (value >= low if closed_low else value > low) and value < high
+    if not ok:
+        _fail(field, value, f"must be in {'[' if closed_low else '('}{low}, {high})")
+
+
+def _int_tuple(spec, field: str, minimum: int) -> None:
+    value = getattr(spec, field)
+    if not isinstance(value, tuple) or not value:
+        _fail(field, value, "must be a non-empty list of integers")
+    for i, item in enumerate(value):
+        if isinstance(item, bool) or not isinstance(item, int) or item < minimum:
+            raise SpecError(f"{field}[{i}] must be an integer >= {minimum}, got {item!r} in {field}={value!r}")
+
+
+def _validate(spec: ResNetSpec) -> None:
+    if not isinstance(spec.name, str) or not spec.name:
+        _fail("name", spec.name, "must be a non-empty string")
+    shape = spec.input_shape
+    if not isinstance(shape, tuple) or len(shape) != 3:
+        _fail("input_shape", shape, "must be 3-D (height, width, channels)")
+    _int_tuple(spec, "input_shape", 1)
+    _int(spec, "num_classes")
+    for field in ("stem_filters", "stem_stride", "stem_pool_size", "stem_pool_stride", "bottleneck_expansion"):
+        _int(spec, field)
+    _int(spec, "stem_kernel")
+    if spec.stem_kernel % 2 == 0:
+        _fail("stem_kernel", spec.stem_kernel, "must be odd (even kernels shift 'same'-padded features)")
+    _int(spec, "head_hidden", 0)
+    for field in ("stem_padding", "stem_pool_padding", "shortcut_padding"):
+        _choice(spec, field, PADDINGS)
+    _choice(spec, "stem_pool", POOLS)
+    _choice(spec, "block", BLOCKS)
+    _choice(spec, "shortcut", SHORTCUTS)
+    _choice(spec, "shortcut_when", SHORTCUT_WHEN)
+    _choice(spec, "head", HEADS)
+    _choice(spec, "head_activation", HEAD_ACTIVATIONS)
+    _choice(spec, "stem_activation", ACTIVATIONS)
+    _choice(spec, "activation", ACTIVATIONS)
+    _choice(spec, "kernel_initializer", INITIALIZERS)
+    for field in ("stem_deep", "stem_bn", "stride_in_1x1", "conv_bias", "zero_init_last_bn"):
+        _bool(spec, field)
+    _fraction(spec, "bn_momentum", 0.0, 1.0, closed_low=False)
+    _fraction(spec, "bn_epsilon", 0.0, 1.0, closed_low=False)
+    _fraction(spec, "block_dropout", 0.0, 1.0, closed_low=True)
+    _fraction(spec, "head_dropout", 0.0, 1.0, closed_low=True)
+    if not isinstance(spec.source, str):
+        _fail("source", spec.source, "must be a string")
+
+    for field in ("depths", "widths", "strides"):
+        _int_tuple(spec, field, 1)
+    lengths = {len(spec.depths), len(spec.widths), len(spec.strides)}
+    if len(lengths) != 1:
+        raise SpecError(
+            "depths, widths and strides must have the same length (one entry per stage), got "
+            f"depths={spec.depths!r} (length {len(spec.depths)}), widths={spec.widths!r} "
+            f"(length {len(spec.widths)}), strides={spec.strides!r} (length {len(spec.strides)})"
+        )
+    if spec.stem_deep and spec.stem_filters < 2:
+        _fail("stem_filters", spec.stem_filters, "must be >= 2 with stem_deep (its first convs use half)")
+    if spec.zero_init_last_bn and spec.is_preact:
+        _fail("zero_init_last_bn", True, f"needs a block with a final BN; block={spec.block!r} has none")
+    if spec.stride_in_1x1 and not spec.is_bottleneck:
+        _fail("stride_in_1x1", True, f"only applies to bottleneck blocks, block={spec.block!r}")
+
+    for stage, block, c_in, c_out, stride, project in spec.block_plan():
+        where = f"stage{stage} block{block}"
+        if c_in != c_out and not project:
+            raise SpecError(
+                f"shortcut_when='stride' but {where} changes channels {c_in}->{c_out} at stride 1, "
+                "so its identity shortcut cannot be added; use shortcut_when='stride_or_channels'"
+            )
+        if spec.shortcut == "identity_pad" and project and c_out < c_in:
+            raise SpecError(
+                f"shortcut='identity_pad' can only add zero channels, but {where} reduces channels "
+                f"{c_in}->{c_out}; use shortcut='conv_bn'"
+            )
+    spec.spatial_plan()
+
+
+class _Vanishes(Exception):
+    def __init__(self, where, size, kernel, stride, padding):
+        super().__init__(where)
+        self.where, self.size, self.kernel, self.stride, self.padding = where, size, kernel, stride, padding
+
+
+def _downsampling_steps(spec: ResNetSpec):
+    """`(part, where, kernel, stride, padding)` of every layer that can shrink the feature map."""
+    convs = 3 if spec.stem_deep else 1
+    for i in range(convs):
+        where = f"stem conv{i + 1}" if spec.stem_deep else "the stem conv"
+        yield "stem", where, spec.stem_kernel, spec.stem_stride if i == 0 else 1, spec.stem_padding
+    if spec.stem_pool != "none":
+        yield "stem", "the stem pool", spec.stem_pool_size, spec.stem_pool_stride, spec.stem_pool_padding
+    for stage, stride in enumerate(spec.strides, start=1):
+        yield f"stage{stage}", f"stage{stage}", 1, stride, "same"
+
+
+def _walk_sizes(spec: ResNetSpec, size) -> list[tuple[str, int, int]]:
+    plan: list[tuple[str, int, int]] = []
+    for part, where, kernel, stride, padding in _downsampling_steps(spec):
+        if any(stride > n or (padding == "valid" and kernel > n) for n in size):
+            raise _Vanishes(where, size, kernel, stride, padding)
+        size = tuple(math.ceil(n / stride) if padding == "same" else (n - kernel) // stride + 1 for n in size)
+        if plan and plan[-1][0] == part:
+            plan[-1] = (part, *size)
+        else:
+            plan.append((part, *size))
+    return plan
+
+
+def min_input_size(spec: ResNetSpec, limit: int = 4096) -> int | None:
+    """Smallest square input side (pixels) that `spec`'s layout accepts; None if none up to `limit`."""
+    for side in range(1, limit + 1):
+        try:
+            _walk_sizes(spec, (side, side))
+        except _Vanishes:
+            continue
+        return side
+    return None
