@@ -47,7 +47,11 @@ def _spec_from_args(args) -> ResNetSpec:
     else:
         raise SpecError("give a variant NAME or --spec FILE")
     overrides = dict(args.set or [])
-    return resolve_spec(base, input_shape=args.input_shape, num_classes=args.num_classes, **overrides)
+    if args.input_shape is not None:
+        overrides["input_shape"] = args.input_shape
+    if args.num_classes is not None:
+        overrides["num_classes"] = args.num_classes
+    return resolve_spec(base, **overrides)
 
 
 def cmd_list(args) -> int:

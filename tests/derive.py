@@ -1,0 +1,61 @@
+"""Parameter counts derived by hand from a spec, independently of Keras (closed-form per layer).
+
+Used to check the builders: for every registered variant, the count Keras reports must equal this
+derivation; for the published variants it must also equal the published number.
+"""
+
+from zoo.spec import ResNetSpec
+
+
+def derived_params(spec: ResNetSpec) -> tuple[int, int]:
+    """(trainable, non_trainable) parameters of `spec`'s model.
+
+    conv k x k, c_in -> c_out: k*k*c_in*c_out (+ c_out bias); BN: gamma+beta trainable, moving
+    mean+variance not; dense n -> m: n*m + m.
+    """
+    bias = spec.conv_bias
+    trainable = 0
+    bn_channels = 0
+
+    def conv(k, c_in, c_out):
+        return k * k * c_in * c_out + (c_out if bias else 0)
+
+    def bn(c):
+        nonlocal bn_channels
+        bn_channels += c
+        return 2 * c
+
+    c = spec.input_shape[2]
+    stem_widths = [spec.stem_filters // 2, spec.stem_filters // 2, spec.stem_filters] if spec.stem_deep else [
+        spec.stem_filters]
+    for f in stem_widths:
+        trainable += conv(spec.stem_kernel, c, f) + (bn(f) if spec.stem_bn else 0)
+        c = f
+
+    for _, _, c_in, c_out, _, project in spec.block_plan():
+        w = c_out // spec.bottleneck_expansion
+        trainable += {
+            "basic": lambda: conv(3, c_in, c_out) + bn(c_out) + conv(3, c_out, c_out) + bn(c_out),
+            "bottleneck": lambda: conv(1, c_in, w) + bn(w) + conv(3, w, w) + bn(w) + conv(1, w, c_out) + bn(c_out),
+            "preact_basic": lambda: bn(c_in) + conv(3, c_in, c_out) + bn(c_out) + conv(3, c_out, c_out),
+            "preact_bottleneck": lambda: bn(c_in) + conv(1, c_in, w) + bn(w) + conv(3, w, w) + bn(w)
+            + conv(1, w, c_out),
+        }[spec.block]()
+        if project:
+            trainable += {
+                "conv": lambda: conv(1, c_in, c_out),
+                "conv_bn": lambda: conv(1, c_in, c_out) + bn(c_out),
+                "avg_down": lambda: conv(1, c_in, c_out) + bn(c_out),
+                "identity_pad": lambda: 0,
+            }[spec.shortcut]()
+        c = c_out
+    if spec.is_preact:
+        trainable += bn(c)
+
+    _, h, w_ = spec.spatial_plan()[-1]
+    features = c if spec.head in ("gap", "gmp") else h * w_ * c
+    if spec.head_hidden:
+        trainable += features * spec.head_hidden + spec.head_hidden
+        features = spec.head_hidden
+    trainable += features * spec.num_classes + spec.num_classes
+    return trainable, 2 * bn_channels

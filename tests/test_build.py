@@ -1,0 +1,191 @@
+"""Built models: published parameter counts, per-stage shapes, layer names, knob effects.
+
+Backend-portable: test_backends.py reruns this file under the other installed backend.
+"""
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+from derive import derived_params
+
+import zoo
+from zoo.summary import param_counts, stage_rows
+
+# Trainable parameters. Article variants at 32x32 with Keras' biased convs; ImageNet layouts at
+# 224x224x3/1000 classes without conv bias; CIFAR layouts with 10 classes.
+PUBLISHED = {
+    "resnet18_cifar10_tf2": 11_176_970,
+    "resnet34_cifar10_tf2": 21_288_842,
+    "resnet18_cifar100_tf2": 11_223_140,
+    "resnet34_cifar100_tf2": 21_335_012,
+    "resnet18_mnist_functional": 11_697_922,
+    "resnet18_cifar10_d2l": 11_176_970,
+    "resnet18": 11_689_512,
+    "resnet34": 21_797_672,
+    "resnet50": 25_557_032,
+    "resnet101": 44_549_160,
+    "resnet152": 60_192_808,
+    "resnet18_cifar": 11_173_962,
+    "resnet34_cifar": 21_282_122,
+    "resnet50_cifar": 23_520_842,
+    "resnet20": 269_722,
+    "resnet32": 464_154,
+    "resnet44": 658_586,
+    "resnet56": 853_018,
+    "resnet110": 1_727_962,
+    # Derived in tests/derive.py and documented in the README: PreAct-18 with the paper's final
+    # BN-ReLU (kuangliu's version without it has 11,171,146 = this - 2*512); ResNet-18-D equals
+    # timm's resnet18d; WRN-28-10 equals the paper's 36.5M.
+    "preact_resnet18": 11_172_170,
+    "resnet18d": 11_708_744,
+    "wide_resnet28_10": 36_479_194,
+    "resnet_tiny": 19_954,
+}
+
+STAGE_SHAPES = {  # output shape of stem, stage1..4, head for the six source-article variants
+    "resnet18_cifar10_tf2": [(15, 15, 64), (15, 15, 64), (8, 8, 128), (4, 4, 256), (2, 2, 512), (10,)],
+    "resnet34_cifar10_tf2": [(15, 15, 64), (15, 15, 64), (8, 8, 128), (4, 4, 256), (2, 2, 512), (10,)],
+    "resnet18_cifar100_tf2": [(30, 30, 64), (30, 30, 64), (15, 15, 128), (8, 8, 256), (4, 4, 512), (100,)],
+    "resnet34_cifar100_tf2": [(30, 30, 64), (30, 30, 64), (15, 15, 128), (8, 8, 256), (4, 4, 512), (100,)],
+    "resnet18_mnist_functional": [(8, 8, 64), (8, 8, 64), (4, 4, 128), (2, 2, 256), (1, 1, 512), (10,)],
+    "resnet18_cifar10_d2l": [(32, 32, 64), (32, 32, 64), (16, 16, 128), (8, 8, 256), (4, 4, 512), (10,)],
+}
+
+
+def test_every_variant_has_a_published_count():
+    assert set(PUBLISHED) == set(zoo.VARIANTS)
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_trainable_params_match_published_and_derivation(name, build_once):
+    counts = param_counts(build_once(name))
+    assert counts["trainable"] == PUBLISHED[name]
+    assert (counts["trainable"], counts["non_trainable"]) == derived_params(zoo.get_spec(name))
+
+
+def test_d2l_totals_match_the_article_summary(build_once):
+    assert param_counts(build_once("resnet18_cifar10_d2l")) == {
+        "total": 11_184_778, "trainable": 11_176_970, "non_trainable": 7_808}
+
+
+@pytest.mark.parametrize("name", sorted(STAGE_SHAPES))
+def test_article_stage_shapes(name, build_once):
+    rows = stage_rows(build_once(name))
+    assert [r["part"] for r in rows] == ["stem", "stage1", "stage2", "stage3", "stage4", "head"]
+    assert [r["output_shape"] for r in rows] == STAGE_SHAPES[name]
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_spatial_plan_matches_the_built_graph(name, build_once):
+    spec = zoo.get_spec(name)
+    rows = {r["part"]: r["output_shape"] for r in stage_rows(build_once(name))}
+    for part, h, w in spec.spatial_plan():
+        assert rows[part][:2] == (h, w)
+    last_stage = f"stage{len(spec.depths)}"
+    assert rows[last_stage][2] == spec.stage_channels[-1]
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_every_layer_has_a_hierarchical_name(name, build_once):
+    model = build_once(name)
+    assert model.name == name
+    names = [layer.name for layer in model.layers]
+    assert len(names) == len(set(names))
+    for layer_name in names[1:]:
+        part = layer_name.split("_", 1)[0]
+        assert part in {"stem", "post", "head"} or (part.startswith("stage") and part[5:].isdigit()), layer_name
+    assert names[0] == "input"
+
+
+def test_layer_names_follow_the_scheme(build_once):
+    names = {layer.name for layer in build_once("resnet18").layers}
+    for expected in ["stem_conv", "stem_bn", "stem_act", "stem_pool", "stage1_block1_conv1", "stage1_block1_bn2",
+                     "stage1_block2_out", "stage2_block1_shortcut_conv", "stage2_block1_shortcut_bn",
+                     "stage4_block2_add", "head_pool", "head_fc"]:
+        assert expected in names
+    assert "stage1_block1_shortcut_conv" not in names
+    names = {layer.name for layer in build_once("resnet50").layers}
+    assert {"stage1_block1_shortcut_conv", "stage1_block1_conv3", "stage3_block6_bn3"} <= names
+    names = {layer.name for layer in build_once("preact_resnet18").layers}
+    assert {"stage1_block1_preact_bn", "post_bn", "post_act"} <= names and "stem_bn" not in names
+    names = {layer.name for layer in build_once("resnet20").layers}
+    assert {"stage2_block1_shortcut_pool", "stage2_block1_shortcut_pad"} <= names
+    names = {layer.name for layer in build_once("resnet18d").layers}
+    assert {"stem_conv1", "stem_conv3", "stage2_block1_shortcut_pool", "stage2_block1_shortcut_bn"} <= names
+
+
+def test_head_kinds_and_outputs():
+    x = np.random.default_rng(0).random((2, 32, 32, 3)).astype("float32")
+    softmax = zoo.build("resnet_tiny", head="flatten", head_hidden=12, head_dropout=0.5, head_activation="softmax")
+    assert [l.name for l in softmax.layers[-5:]] == ["head_flatten", "head_hidden", "head_dropout", "head_fc",
+                                                     "head_softmax"]
+    probs = keras.ops.convert_to_numpy(softmax(x))
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    gmp = zoo.build("resnet_tiny", head="gmp")
+    assert isinstance(gmp.get_layer("head_pool"), keras.layers.GlobalMaxPooling2D)
+    assert gmp.output_shape == (None, 10)
+
+
+def test_zero_init_last_bn_makes_blocks_start_as_identity():
+    model = zoo.build("resnet_tiny", zero_init_last_bn=True)
+    gamma = keras.ops.convert_to_numpy(model.get_layer("stage1_block1_bn2").gamma)
+    assert not gamma.any()
+    assert keras.ops.convert_to_numpy(model.get_layer("stage1_block1_bn1").gamma).all()
+    model = zoo.build("resnet_tiny", block="bottleneck", widths=(8, 8, 8), zero_init_last_bn=True)
+    assert not keras.ops.convert_to_numpy(model.get_layer("stage3_block1_bn3").gamma).any()
+
+
+def test_stride_placement_in_bottlenecks():
+    v15 = zoo.build("resnet_tiny", block="bottleneck", widths=(4, 8, 16))
+    v1 = zoo.build("resnet_tiny", block="bottleneck", widths=(4, 8, 16), stride_in_1x1=True)
+    assert v15.get_layer("stage2_block1_conv2").strides == (2, 2)
+    assert v15.get_layer("stage2_block1_conv1").strides == (1, 1)
+    assert v1.get_layer("stage2_block1_conv1").strides == (2, 2)
+    assert v1.output_shape == v15.output_shape == (None, 10)
+
+
+@pytest.mark.parametrize("block", ["basic", "bottleneck", "preact_basic", "preact_bottleneck"])
+@pytest.mark.parametrize("shortcut", ["conv", "conv_bn", "identity_pad", "avg_down"])
+def test_every_block_and_shortcut_combination_builds_and_runs(block, shortcut):
+    spec = dataclasses.replace(zoo.get_spec("resnet_tiny"), block=block, shortcut=shortcut,
+                               stem_filters=4, widths=(4, 8, 16), block_dropout=0.1)
+    model = zoo.build(spec, input_shape=(16, 16, 3))
+    assert (param_counts(model)["trainable"], param_counts(model)["non_trainable"]) == derived_params(
+        zoo.resolve_spec(spec, input_shape=(16, 16, 3)))
+    out = model(np.zeros((2, 16, 16, 3), "float32"), training=False)
+    assert tuple(out.shape) == (2, 10)
+
+
+def test_deep_stem_and_stem_options():
+    model = zoo.build("resnet_tiny", stem_deep=True, stem_stride=2, stem_pool="avg", stem_pool_size=2)
+    assert model.get_layer("stem_conv1").filters == 4 and model.get_layer("stem_conv3").filters == 8
+    assert isinstance(model.get_layer("stem_pool"), keras.layers.AveragePooling2D)
+    assert stage_rows(model)[0]["output_shape"] == (8, 8, 8)
+    plain = zoo.build("resnet_tiny", stem_bn=False, stem_activation="linear")
+    assert {l.name for l in plain.layers} & {"stem_bn", "stem_act"} == set()
+
+
+def test_build_overrides_input_shape_and_classes():
+    model = zoo.build("resnet18_cifar10_tf2", input_shape=(64, 64, 1), num_classes=3)
+    assert model.input_shape == (None, 64, 64, 1) and model.output_shape == (None, 3)
+
+
+def test_conv_bias_and_initializer_follow_the_spec(build_once):
+    article = build_once("resnet18_cifar10_tf2").get_layer("stage1_block1_conv1")
+    torch_like = build_once("resnet18_cifar").get_layer("stage1_block1_conv1")
+    assert article.use_bias and not torch_like.use_bias
+    assert isinstance(torch_like.kernel_initializer, keras.initializers.HeNormal)
+    assert build_once("resnet18_cifar").get_layer("stem_bn").momentum == 0.9
+
+
+def test_bad_build_input_is_a_clear_error():
+    with pytest.raises(zoo.UnknownVariantError, match="did you mean resnet18"):
+        zoo.build("resnet181")
+    with pytest.raises(zoo.SpecError, match="num_classes must be >= 1, got 0"):
+        zoo.build("resnet18", num_classes=0)
+    with pytest.raises(zoo.SpecError, match=r"input_shape must be 3-D .*got \(32, 32\)"):
+        zoo.build("resnet18", input_shape=(32, 32))
+    with pytest.raises(zoo.SpecError, match="stage3 receives a 1x1 feature map.*accepts is 17x17"):
+        zoo.build("resnet18", input_shape=(8, 8, 3))
