@@ -8,7 +8,7 @@ class ChannelPad(keras.layers.Layer):
     """Append `extra` zero channels to a channels-last tensor (He et al.'s option-A shortcut).
 
     >>> import numpy as np
-    >>> ChannelPad(2)(np.ones((1, 2, 2, 3), "float32")).shape
+    >>> tuple(ChannelPad(2)(np.ones((1, 2, 2, 3), "float32")).shape)
     (1, 2, 2, 5)
     """
 

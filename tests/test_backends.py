@@ -1,0 +1,32 @@
+"""The build and round-trip tests pass on every installed Keras backend, not only the current one.
+
+Keras fixes its backend at import, so the other backends run in a subprocess with KERAS_BACKEND set.
+"""
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import pytest
+
+HERE = Path(__file__).parent
+PORTABLE = ["test_build.py", "test_roundtrip.py", "test_macs.py"]
+BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax"}
+
+
+@pytest.mark.parametrize("backend", sorted(BACKEND_PACKAGES))
+def test_portable_tests_pass_on_backend(backend):
+    if backend == keras.backend.backend():
+        pytest.skip(f"{backend} is this process's backend: the portable tests already ran here")
+    if importlib.util.find_spec(BACKEND_PACKAGES[backend]) is None:
+        pytest.fail(f"the {backend} backend is not installed; install the test extra: pip install -e '.[test]'")
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *(str(HERE / f) for f in PORTABLE)],
+        env=env, capture_output=True, text=True, cwd=HERE.parent,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout.splitlines()[-1]
