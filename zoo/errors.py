@@ -14,3 +14,7 @@ class SpecError(ZooError):
 
 class UnknownVariantError(ZooError):
     """A variant name is not in the registry; the message lists the closest names."""
+
+
+class DatasetError(ZooError):
+    """A dataset is missing, corrupt, or does not fit the model it is used with."""

@@ -1,0 +1,262 @@
+"""`load_dataset`: named datasets from local files (or a download), decoded once and cached as `.npz`.
+
+>>> from zoo.data import load_dataset
+>>> train = load_dataset("digits", split="train")
+>>> train.images.shape, train.images.dtype, train.num_classes, train.source
+((1438, 32, 32, 1), dtype('uint8'), 10, 'digits')
+
+Where a named dataset is looked for, in order:
+1. `data_dir` (or the `ZOO_DATA_DIR` environment variable), then Keras' download cache
+   `~/.keras/datasets`, for the standard formats: CIFAR `cifar-10-batches-py/` / `cifar-10-python.tar.gz`
+   (and the CIFAR-100 equivalents), CIFAR-10 as a JPEG image folder `cifar10-jpeg/` or
+   `cifar10-jpeg.tar.xz`, MNIST / Fashion-MNIST IDX files in `mnist/`, `fashion-mnist/`;
+2. Debian's `dataset-fashion-mnist` at /usr/share/datasets/fashion-mnist;
+3. `keras.datasets` download, unless `ZOO_OFFLINE=1`.
+Any other `name` that is a path to an image folder or archive loads as an image-folder dataset.
+Decoded arrays are cached in `ZOO_CACHE_DIR` (default `~/.cache/zoo`), keyed by the source file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from zoo.data import formats
+from zoo.errors import DatasetError
+
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """One split of a dataset: uint8 images (N, H, W, C), int64 labels (N,), and where it came from.
+
+    `source` names the exact data: `cifar10` only for the original CIFAR files, `cifar10-jpeg` for the
+    JPEG re-encoded copy, and so on. Result tables record it.
+    """
+
+    name: str
+    split: str
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: tuple[str, ...]
+    source: str
+    location: str
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+# -- local sources ----------------------------------------------------------------------------
+
+def _idx_reader(prefix_dir: Path) -> Callable[[], dict]:
+    def read():
+        out = {}
+        for split, stem in (("train", "train"), ("test", "t10k")):
+            paths = []
+            for kind in ("images-idx3", "labels-idx1"):
+                base = prefix_dir / f"{stem}-{kind}-ubyte"
+                gz = base.with_name(base.name + ".gz")
+                paths.append(gz if gz.exists() else base)
+            out[f"x_{split}"], out[f"y_{split}"] = formats.read_idx_pair(*paths)
+        return out
+    return read
+
+
+def _has_idx(folder: Path) -> bool:
+    return any((folder / f"train-images-idx3-ubyte{ext}").exists() for ext in (".gz", ""))
+
+
+def _local_candidates(name: str, root: Path):
+    """Yield (source label, path, reader or None) for every standard layout of `name` under `root`."""
+    if name in ("cifar10", "cifar100"):
+        folder = formats.CIFAR_LAYOUT[name][0]
+        archive = folder.replace("-batches-py", "-python") + ".tar.gz"
+        for rel in (folder, archive):
+            yield name, root / rel, (lambda p=root / rel: formats.read_cifar(p, name))
+    if name == "cifar10":
+        for rel in ("cifar10-jpeg", "cifar10-jpeg.tar.xz"):
+            yield "cifar10-jpeg", root / rel, (lambda p=root / rel: formats.read_image_folder(p))
+    if name in ("mnist", "fashion_mnist"):
+        folders = ["mnist"] if name == "mnist" else ["fashion-mnist", "fashion_mnist"]
+        for folder in [root / rel for rel in folders] + [root]:  # root itself: --data-dir .../mnist
+            yield name, folder / "train-images-idx3-ubyte.gz", _idx_reader(folder) if _has_idx(folder) else None
+
+
+def _class_names(name: str, arrays: dict) -> tuple[str, ...]:
+    if "class_names" in arrays:
+        return tuple(str(c) for c in arrays["class_names"])
+    if name == "fashion_mnist":
+        return FASHION_CLASSES
+    if name == "cifar10":
+        return CIFAR10_CLASSES
+    return tuple(str(i) for i in range(int(arrays["y_train"].max()) + 1))
+
+
+# -- cache ------------------------------------------------------------------------------------
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("ZOO_CACHE_DIR") or Path.home() / ".cache" / "zoo")
+
+
+def _fingerprint(path: Path) -> str:
+    """Changes when the source file (or any file of a source folder) changes."""
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    digest = hashlib.sha1(str(path.resolve()).encode())
+    for file in files:
+        stat = file.stat()
+        digest.update(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def _cached(name: str, source: str, path: Path, read: Callable[[], dict], use_cache: bool) -> dict:
+    if not use_cache:
+        return read()
+    target = cache_dir() / f"{name}-{source}-{_fingerprint(path)}.npz"
+    if target.exists():
+        with np.load(target, allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+    arrays = read()
+    arrays["class_names"] = np.asarray(_class_names(name, arrays))
+    _atomic_savez(target, arrays)
+    return arrays
+
+
+def _atomic_savez(target: Path, arrays: dict) -> None:
+    """Write `target` whole or not at all: a temp file in the same folder, then an atomic rename."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
+    except OSError:
+        return  # no writable cache: loading still works, only slower next time
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# -- the public loader ------------------------------------------------------------------------
+
+NAMED = ("cifar10", "cifar100", "mnist", "fashion_mnist", "digits")
+ALIASES = {"fashion-mnist": "fashion_mnist", "cifar-10": "cifar10", "cifar-100": "cifar100",
+           "cifar10-jpeg": "cifar10"}
+
+
+def _digits() -> dict:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = np.round(bunch.images * (255 / 16)).astype(np.uint8)
+    images = images.repeat(4, axis=1).repeat(4, axis=2)[..., None]  # 8x8 -> 32x32, nearest neighbour
+    order = np.random.default_rng(0).permutation(len(images))
+    cut = int(round(0.8 * len(images)))
+    train, test = order[:cut], order[cut:]
+    return {"x_train": images[train], "y_train": bunch.target[train].astype(np.int64),
+            "x_test": images[test], "y_test": bunch.target[test].astype(np.int64),
+            "class_names": np.asarray([str(i) for i in range(10)])}
+
+
+def _download(name: str) -> dict:
+    import keras
+
+    module = getattr(keras.datasets, name)
+    (x_train, y_train), (x_test, y_test) = module.load_data()
+    out = {"x_train": x_train, "y_train": y_train.reshape(-1).astype(np.int64),
+           "x_test": x_test, "y_test": y_test.reshape(-1).astype(np.int64)}
+    for key in ("x_train", "x_test"):
+        if out[key].ndim == 3:
+            out[key] = out[key][..., None]
+    return out
+
+
+def _roots(data_dir) -> list[Path]:
+    roots = []
+    for root in (data_dir, os.environ.get("ZOO_DATA_DIR"), Path.home() / ".keras" / "datasets"):
+        if root:
+            roots.append(Path(root).expanduser())
+    return roots
+
+
+def _resolve(name: str, data_dir, use_cache: bool) -> tuple[dict, str, str]:
+    """(arrays, source, location) for a named dataset, trying each source in order."""
+    if name == "digits":
+        return _digits(), "digits", "sklearn.datasets.load_digits"
+    looked = []
+    for root in _roots(data_dir):
+        for source, path, read in _local_candidates(name, root):
+            looked.append(str(path))
+            if read is not None and path.exists():
+                location = path.parent if path.name.startswith("train-images") else path
+                return _cached(name, source, location, read, use_cache), source, str(location)
+    if name == "fashion_mnist":
+        looked.append(str(DEBIAN_FASHION_MNIST))
+        if _has_idx(DEBIAN_FASHION_MNIST):
+            return (_cached(name, name, DEBIAN_FASHION_MNIST, _idx_reader(DEBIAN_FASHION_MNIST), use_cache),
+                    name, str(DEBIAN_FASHION_MNIST))
+    if os.environ.get("ZOO_OFFLINE", "") in ("", "0"):
+        try:
+            return _download(name), name, f"keras.datasets.{name} download"
+        except Exception as exc:  # no network, blocked host, partial download...
+            looked.append(f"keras.datasets.{name} download ({type(exc).__name__}: {exc})")
+    else:
+        looked.append("download skipped: ZOO_OFFLINE is set")
+    raise DatasetError(
+        f"dataset {name!r} not found. Looked in: {'; '.join(looked)}. Provide it with --data-dir DIR or "
+        f"ZOO_DATA_DIR=DIR, where DIR holds one of the standard layouts listed in `zoo.data.datasets`' docs "
+        f"(e.g. cifar-10-batches-py/, cifar10-jpeg.tar.xz, mnist/train-images-idx3-ubyte.gz)"
+    )
+
+
+def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, split: str = "train",
+                 pad_to: int | None = None, cache: bool = True) -> Dataset:
+    """One split (`"train"` or `"test"`) of a named dataset or of an image folder/archive path.
+
+    `pad_to` zero-pads smaller images symmetrically to `pad_to` x `pad_to` (MNIST 28 -> 32).
+    """
+    if split not in formats.SPLITS:
+        raise DatasetError(f"split must be 'train' or 'test', got {split!r}")
+    key = ALIASES.get(name, name)
+    if key in NAMED:
+        arrays, source, location = _resolve(key, data_dir, cache)
+    elif Path(name).expanduser().exists():
+        path = Path(name).expanduser()
+        source = path.name.split(".")[0]
+        arrays = _cached("folder", source, path, lambda: formats.read_image_folder(path), cache)
+        key, location = source, str(path)
+    else:
+        raise DatasetError(f"unknown dataset {name!r}: use one of {', '.join(NAMED)} or a path to an image "
+                           "folder or archive (<root>/{{train,test}}/<class>/<image>)")
+    images, labels = arrays[f"x_{split}"], arrays[f"y_{split}"]
+    if pad_to is not None:
+        images = pad_images(images, pad_to)
+    return Dataset(name=key, split=split, images=images, labels=labels.astype(np.int64),
+                   class_names=_class_names(key, arrays), source=source, location=location)
+
+
+def pad_images(images: np.ndarray, size: int) -> np.ndarray:
+    """Zero-pad (N, H, W, C) images symmetrically to (N, size, size, C)."""
+    h, w = images.shape[1:3]
+    if h > size or w > size:
+        raise DatasetError(f"cannot pad {h}x{w} images to {size}x{size}: they are larger")
+    top, left = (size - h) // 2, (size - w) // 2
+    return np.pad(images, ((0, 0), (top, size - h - top), (left, size - w - left), (0, 0)))
