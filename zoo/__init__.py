@@ -19,7 +19,7 @@ from zoo.spec import ResNetSpec
 
 __version__ = "0.1.0"
 
-_LAZY = {"build": "zoo.builder", "count_macs": "zoo.macs"}
+_LAZY = {"build": "zoo.builder", "count_macs": "zoo.macs", "train": "zoo.train", "load_dataset": "zoo.data"}
 
 __all__ = [
     "ResNetSpec",
@@ -31,7 +31,9 @@ __all__ = [
     "count_macs",
     "get_spec",
     "list_variants",
+    "load_dataset",
     "resolve_spec",
+    "train",
 ]
 
 

@@ -1,0 +1,122 @@
+"""Named training recipes, as data: one per source article, plus `fast`.
+
+>>> from zoo.recipes import get_recipe
+>>> r = get_recipe("d2l_cifar10", epochs=3)
+>>> (r.optimizer, r.lr, r.batch_size, r.epochs, r.validation_split)
+('sgd', 0.005, 100, 3, 0.1)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass, fields, replace
+
+from zoo.data.preprocess import MODES
+from zoo.errors import ZooError
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "cosine")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Every training knob. `precision="auto"` means bf16 mixed precision on a GPU/TPU, float32 otherwise."""
+
+    name: str
+    dataset: str
+    epochs: int
+    batch_size: int
+    optimizer: str
+    lr: float
+    momentum: float = 0.9          # SGD only
+    nesterov: bool = False         # SGD only
+    weight_decay: float = 0.0
+    schedule: str = "constant"     # "cosine": linear warm-up over warmup_epochs, then cosine to zero
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
+    preprocessing: str = "unit"
+    flip: bool = False
+    crop_pad: int = 0
+    cutout: int = 0
+    validation_split: float = 0.0
+    pad_to: int | None = None
+    precision: str = "float32"
+    jit_compile: bool = True
+    seed: int = 0
+    source: str = dataclasses.field(default="", compare=False)
+
+    def __post_init__(self):
+        def fail(field, why):
+            raise ZooError(f"recipe {field} {why}, got {getattr(self, field)!r}")
+
+        for field in ("epochs", "batch_size"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                fail(field, "must be an integer >= 1")
+        for field in ("crop_pad", "cutout", "seed"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                fail(field, "must be an integer >= 0")
+        for field, low, high in (("lr", 0, math.inf), ("momentum", 0, 1), ("weight_decay", 0, 1),
+                                 ("label_smoothing", 0, 1), ("validation_split", 0, 1),
+                                 ("warmup_epochs", 0, math.inf)):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (low <= value < high):
+                fail(field, f"must be a number in [{low}, {high})")
+        if self.lr == 0:
+            fail("lr", "must be > 0")
+        if self.warmup_epochs > self.epochs:
+            fail("warmup_epochs", f"must not exceed epochs={self.epochs}")
+        for field, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("preprocessing", MODES),
+                               ("precision", PRECISIONS)):
+            if getattr(self, field) not in choices:
+                fail(field, f"must be one of {', '.join(choices)}")
+        for field in ("nesterov", "flip", "jit_compile"):
+            if not isinstance(getattr(self, field), bool):
+                fail(field, "must be true or false")
+        if self.pad_to is not None and (isinstance(self.pad_to, bool) or not isinstance(self.pad_to, int)
+                                        or self.pad_to < 1):
+            fail("pad_to", "must be None or an integer >= 1")
+
+    def with_overrides(self, **overrides) -> "Recipe":
+        """A copy with some knobs changed (`None` values are ignored); unknown knobs are an error."""
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        unknown = [k for k in overrides if k not in KNOBS]
+        if unknown:
+            hints = [k + (f" (did you mean {', '.join(c)}?)" if (c := difflib.get_close_matches(k, KNOBS, 2)) else "")
+                     for k in unknown]
+            raise ZooError(f"unknown recipe knob(s): {'; '.join(hints)}; knobs are {', '.join(KNOBS)}")
+        return replace(self, **overrides)
+
+
+KNOBS = tuple(f.name for f in fields(Recipe) if f.name not in ("name", "source"))
+
+RECIPES: dict[str, Recipe] = {r.name: r for r in [
+    Recipe("tf2_cifar10", dataset="cifar10", epochs=20, batch_size=128, optimizer="adam", lr=1e-4,
+           preprocessing="minus1_1", source="seed 000: Adam 1e-4, batch 128, 20 epochs, x*2/255-1"),
+    Recipe("tf2_cifar100", dataset="cifar100", epochs=500, batch_size=512, optimizer="adam", lr=1e-3,
+           preprocessing="centered",
+           source="seed 001: Adam 1e-3, batch 512, 500 epochs (override with --epochs), x/255-0.5"),
+    Recipe("mnist_functional", dataset="mnist", epochs=5, batch_size=64, optimizer="adam", lr=1e-3,
+           preprocessing="unit", validation_split=0.2, pad_to=32,
+           source="seed 002: MNIST zero-padded to 32x32, Adam, batch 64, 5 epochs, 20% validation, x/255"),
+    Recipe("d2l_cifar10", dataset="cifar10", epochs=100, batch_size=100, optimizer="sgd", lr=0.005, momentum=0.9,
+           preprocessing="unit", validation_split=0.1,
+           source="seed 004: SGD 0.005 momentum 0.9, batch 100, 100 epochs, 10% validation, x/255, top-1/top-5"),
+    Recipe("fast", dataset="cifar10", epochs=18, batch_size=512, optimizer="sgd", lr=0.4, momentum=0.9,
+           nesterov=True, weight_decay=5e-4, schedule="cosine", warmup_epochs=2, label_smoothing=0.1,
+           preprocessing="standardize", flip=True, crop_pad=4, precision="auto",
+           source="zoo: SGD+Nesterov, warm-up + cosine, label smoothing 0.1, flip + pad-crop 4, bf16 on GPU, XLA"),
+]}
+
+
+def get_recipe(name: str, **overrides) -> Recipe:
+    """The named recipe with `overrides` applied; unknown names and knobs are a clear `ZooError`."""
+    if name not in RECIPES:
+        close = difflib.get_close_matches(name, RECIPES, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ZooError(f"unknown recipe {name!r}{hint} (recipes: {', '.join(RECIPES)})")
+    return RECIPES[name].with_overrides(**overrides)
