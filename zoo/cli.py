@@ -105,6 +105,41 @@ def cmd_show(args) -> int:
     return 0
 
 
+def cmd_recipes(args) -> int:
+    from zoo.recipes import RECIPES
+
+    rows = [{"name": r.name, "dataset": r.dataset, "epochs": r.epochs, "batch": r.batch_size,
+             "optimizer": f"{r.optimizer} {r.lr:g}" + (" nesterov" if r.nesterov else ""),
+             "schedule": r.schedule, "preprocessing": r.preprocessing, "precision": r.precision,
+             "source": r.source} for r in RECIPES.values()]
+    print(format_table(rows, [(k, k) for k in rows[0]]))
+    return 0
+
+
+def cmd_train(args) -> int:
+    from zoo.train import train
+
+    target = _spec_from_args(args)
+    knobs = dict(args.knob or [])
+    for key in ("dataset", "epochs", "batch_size", "lr", "precision", "seed"):
+        if getattr(args, key) is not None:
+            knobs[key] = getattr(args, key)
+    result = train(target, args.recipe, data_dir=args.data_dir, limit=args.limit, out_dir=args.out_dir,
+                   verbose=0 if args.quiet else 1, **knobs)
+    shown = {k: v for k, v in result.items() if k not in ("history", "spec", "recipe_knobs", "epoch_seconds")}
+    print(json.dumps(shown, indent=2))
+    return 0 if result["status"] == "ok" else 1
+
+
+def _add_spec_args(p) -> None:
+    p.add_argument("name", nargs="?", help="variant name (see `zoo list`)")
+    p.add_argument("--spec", metavar="FILE", help="a spec JSON file (as written by --json or `zoo tune`)")
+    p.add_argument("--input-shape", type=_shape, metavar="H,W,C", help="override the input shape")
+    p.add_argument("--num-classes", type=int, metavar="N", help="override the number of classes")
+    p.add_argument("--set", type=_override, action="append", metavar="FIELD=VALUE",
+                   help="override any spec field, e.g. --set block=bottleneck --set 'depths=[1,1,1,1]'")
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zoo", description="Residual networks as data, built with Keras 3.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -117,15 +152,30 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("show", help="per-stage output shapes, params and MACs of one variant")
-    p.add_argument("name", nargs="?", help="variant name (see `zoo list`)")
-    p.add_argument("--spec", metavar="FILE", help="a spec JSON file (as written by --json or `zoo tune`)")
-    p.add_argument("--input-shape", type=_shape, metavar="H,W,C", help="override the input shape")
-    p.add_argument("--num-classes", type=int, metavar="N", help="override the number of classes")
-    p.add_argument("--set", type=_override, action="append", metavar="FIELD=VALUE",
-                   help="override any spec field, e.g. --set block=bottleneck --set 'depths=[1,1,1,1]'")
+    _add_spec_args(p)
     p.add_argument("--json", action="store_true", help="print the resolved spec as JSON and stop")
     p.add_argument("--layers", action="store_true", help="also print Keras' layer-by-layer summary")
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("recipes", help="list the named training recipes")
+    p.set_defaults(func=cmd_recipes)
+
+    p = sub.add_parser("train", help="train a variant with a recipe; print the result record")
+    _add_spec_args(p)
+    p.add_argument("--recipe", default="fast", help="recipe name (see `zoo recipes`); default: fast")
+    p.add_argument("--dataset", help="dataset name or image-folder path (overrides the recipe's)")
+    p.add_argument("--data-dir", metavar="DIR", help="where the dataset files are (else ZOO_DATA_DIR)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--precision", choices=["float32", "mixed_bfloat16", "mixed_float16", "auto"])
+    p.add_argument("--seed", type=int)
+    p.add_argument("--knob", type=_override, action="append", metavar="KNOB=VALUE",
+                   help="override any recipe knob, e.g. --knob label_smoothing=0.1 --knob flip=true")
+    p.add_argument("--limit", type=int, metavar="N", help="use at most N train and N test images")
+    p.add_argument("--out-dir", default="runs", help="where the run folder goes (default: runs)")
+    p.add_argument("--quiet", action="store_true", help="no Keras progress bars")
+    p.set_defaults(func=cmd_train)
     return parser
 
 

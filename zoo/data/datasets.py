@@ -97,7 +97,7 @@ def _local_candidates(name: str, root: Path):
     if name in ("mnist", "fashion_mnist"):
         folders = ["mnist"] if name == "mnist" else ["fashion-mnist", "fashion_mnist"]
         for folder in [root / rel for rel in folders] + [root]:  # root itself: --data-dir .../mnist
-            yield name, folder / "train-images-idx3-ubyte.gz", _idx_reader(folder) if _has_idx(folder) else None
+            yield name, folder, _idx_reader(folder) if _has_idx(folder) else None
 
 
 def _class_names(name: str, arrays: dict) -> tuple[str, ...]:
@@ -206,8 +206,7 @@ def _resolve(name: str, data_dir, use_cache: bool) -> tuple[dict, str, str]:
         for source, path, read in _local_candidates(name, root):
             looked.append(str(path))
             if read is not None and path.exists():
-                location = path.parent if path.name.startswith("train-images") else path
-                return _cached(name, source, location, read, use_cache), source, str(location)
+                return _cached(name, source, path, read, use_cache), source, str(path)
     if name == "fashion_mnist":
         looked.append(str(DEBIAN_FASHION_MNIST))
         if _has_idx(DEBIAN_FASHION_MNIST):
