@@ -34,7 +34,7 @@ class Recipe:
     momentum: float = 0.9          # SGD only
     nesterov: bool = False         # SGD only
     weight_decay: float = 0.0
-    schedule: str = "constant"     # "cosine": linear warm-up over warmup_epochs, then cosine to zero
+    schedule: str = "constant"     # "cosine": linear warm-up over warmup_epochs (capped at half the run), then cosine to zero
     warmup_epochs: float = 0.0
     label_smoothing: float = 0.0
     preprocessing: str = "unit"
@@ -68,8 +68,6 @@ class Recipe:
                 fail(field, f"must be a number in [{low}, {high})")
         if self.lr == 0:
             fail("lr", "must be > 0")
-        if self.warmup_epochs > self.epochs:
-            fail("warmup_epochs", f"must not exceed epochs={self.epochs}")
         for field, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("preprocessing", MODES),
                                ("precision", PRECISIONS)):
             if getattr(self, field) not in choices:

@@ -92,8 +92,8 @@ def _network(model_or_name, image_shape, num_classes) -> tuple[keras.Model, ResN
 def _optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     lr = recipe.lr
     if recipe.schedule == "cosine":
-        warmup = int(round(recipe.warmup_epochs * steps_per_epoch))
         total = recipe.epochs * steps_per_epoch
+        warmup = min(int(round(recipe.warmup_epochs * steps_per_epoch)), total // 2)
         lr = keras.optimizers.schedules.CosineDecay(
             initial_learning_rate=0.0 if warmup else recipe.lr, decay_steps=max(total - warmup, 1),
             warmup_target=recipe.lr if warmup else None, warmup_steps=warmup)

@@ -1,0 +1,116 @@
+"""Recipes as data and `zoo.train` end to end on tiny data (every recipe for one epoch), plus bad input."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from datafiles import write_cifar, write_mnist
+
+import zoo
+from zoo.cli import main
+from zoo.errors import DatasetError, ZooError
+from zoo.recipes import KNOBS, RECIPES, get_recipe
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    """CIFAR-10/100 pickles and MNIST IDX files, tiny, in their real formats."""
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    write_cifar(tmp_path / "data", "cifar10", n=16)
+    write_cifar(tmp_path / "data", "cifar100", n=48)
+    write_mnist(tmp_path / "data" / "mnist", n_train=60, n_test=20)
+    return tmp_path / "data"
+
+
+def test_article_recipes_hold_the_articles_settings():
+    assert (RECIPES["tf2_cifar10"].lr, RECIPES["tf2_cifar10"].batch_size, RECIPES["tf2_cifar10"].epochs,
+            RECIPES["tf2_cifar10"].preprocessing) == (1e-4, 128, 20, "minus1_1")
+    assert (RECIPES["tf2_cifar100"].dataset, RECIPES["tf2_cifar100"].batch_size, RECIPES["tf2_cifar100"].epochs,
+            RECIPES["tf2_cifar100"].preprocessing) == ("cifar100", 512, 500, "centered")
+    assert (RECIPES["mnist_functional"].pad_to, RECIPES["mnist_functional"].validation_split,
+            RECIPES["mnist_functional"].batch_size) == (32, 0.2, 64)
+    r = RECIPES["d2l_cifar10"]
+    assert (r.optimizer, r.lr, r.momentum, r.batch_size, r.epochs, r.validation_split) == \
+        ("sgd", 0.005, 0.9, 100, 100, 0.1)
+    fast = RECIPES["fast"]
+    assert fast.schedule == "cosine" and fast.warmup_epochs > 0 and fast.label_smoothing > 0 and fast.flip
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(epochs=0), "recipe epochs must be an integer >= 1, got 0"),
+    (dict(lr=-1.0), r"recipe lr must be a number in \[0, inf\), got -1.0"),
+    (dict(optimizer="rmsprop"), "recipe optimizer must be one of adam, adamw, sgd, got 'rmsprop'"),
+    (dict(precision="fp8"), "recipe precision must be one of"),
+    (dict(preprocessing="zscore"), "recipe preprocessing must be one of"),
+    (dict(epoch=3), r"unknown recipe knob\(s\): epoch \(did you mean epochs"),
+])
+def test_bad_recipe_knobs(overrides, message):
+    with pytest.raises(ZooError, match=message):
+        get_recipe("fast", **overrides)
+
+
+def test_unknown_recipe():
+    with pytest.raises(ZooError, match="unknown recipe 'fastest'; did you mean fast"):
+        get_recipe("fastest")
+    assert "epochs" in KNOBS and "name" not in KNOBS
+
+
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
+def test_every_recipe_runs_one_epoch_on_a_small_subset(recipe, data_dir, tmp_path):
+    result = zoo.train("resnet_tiny", recipe, data_dir=data_dir, epochs=1, batch_size=16, limit=48,
+                       verbose=0, out_dir=tmp_path / "runs")
+    assert result["status"] == "ok" and result["epochs"] == 1 and result["recipe"] == recipe
+    assert 0.0 <= result["top1"] <= 1.0 and np.isfinite(result["test_loss"])
+    assert result["train_seconds"] > 0 and result["compile_seconds"] > 0 and result["train_images_per_second"] > 0
+    assert result["dataset_source"] == RECIPES[recipe].dataset
+    assert set(result["history"]) >= {"loss", "top1"}
+    run = tmp_path / "runs" / result["run_dir"].split("/")[-1]
+    saved = json.loads((run / "result.json").read_text())
+    assert saved["top1"] == result["top1"]
+    model = keras.saving.load_model(run / "model.keras")
+    assert model.input.dtype == "uint8"
+
+
+def test_train_is_deterministic_for_a_seed(data_dir):
+    kwargs = dict(data_dir=data_dir, epochs=2, batch_size=16, limit=48, verbose=0, out_dir=None, seed=3)
+    first = zoo.train("resnet_tiny", "fast", **kwargs)
+    second = zoo.train("resnet_tiny", "fast", **kwargs)
+    assert first["history"] == second["history"]
+    assert (first["top1"], first["test_loss"]) == (second["top1"], second["test_loss"])
+
+
+def test_model_that_does_not_fit_the_dataset(data_dir):
+    model = zoo.build("resnet_tiny", num_classes=7)
+    with pytest.raises(DatasetError, match=r"takes \(32, 32, 3\) images and predicts 7 classes, but the dataset "
+                                           r"has \(32, 32, 3\) images and 10 classes"):
+        zoo.train(model, "tf2_cifar10", data_dir=data_dir, epochs=1, verbose=0, out_dir=None)
+    model = zoo.build("resnet_tiny")
+    with pytest.raises(DatasetError, match=r"takes \(32, 32, 3\) images .* has \(32, 32, 1\) images"):
+        zoo.train(model, "mnist_functional", data_dir=data_dir, epochs=1, verbose=0, out_dir=None)
+
+
+def test_names_adapt_to_the_dataset(data_dir):
+    result = zoo.train("resnet_tiny", "tf2_cifar100", data_dir=data_dir, epochs=1, verbose=0, out_dir=None)
+    assert result["spec"]["num_classes"] == 100 and result["spec"]["input_shape"] == [32, 32, 3]
+
+
+def test_cli_train_and_recipes(data_dir, tmp_path, capsys):
+    assert main(["recipes"]) == 0
+    assert "d2l_cifar10" in capsys.readouterr().out
+    code = main(["train", "resnet_tiny", "--recipe", "mnist_functional", "--data-dir", str(data_dir),
+                 "--epochs", "1", "--limit", "40", "--quiet", "--out-dir", str(tmp_path / "r"),
+                 "--knob", "validation_split=0.25"])
+    out = capsys.readouterr().out
+    assert code == 0 and json.loads(out)["dataset_source"] == "mnist"
+    code = main(["train", "resnet_tiny", "--recipe", "tf2_cifar100", "--data-dir", str(tmp_path / "empty"),
+                 "--quiet"])
+    assert code == 2 and "dataset 'cifar100' not found" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_digits_reaches_95_percent_on_cpu():
+    result = zoo.train("resnet_tiny", "mnist_functional", dataset="digits", epochs=15, validation_split=0.0,
+                       verbose=0, out_dir=None)
+    assert result["top1"] >= 0.95, result["top1"]
