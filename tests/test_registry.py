@@ -73,3 +73,14 @@ def test_resolve_spec_rejects_unknown_override():
 def test_resolve_spec_rejects_non_spec():
     with pytest.raises(zoo.SpecError, match="variant name or a ResNetSpec, got int"):
         resolve_spec(3)
+
+
+def test_public_functions_are_not_shadowed_by_submodules():
+    import importlib
+    import pkgutil
+
+    for module in pkgutil.walk_packages(zoo.__path__, "zoo."):
+        if not module.name.endswith("__main__"):
+            importlib.import_module(module.name)
+    for name in ("build", "train", "load_dataset", "count_macs", "get_spec", "list_variants", "resolve_spec"):
+        assert callable(getattr(zoo, name)), name

@@ -19,7 +19,7 @@ from zoo.spec import ResNetSpec
 
 __version__ = "0.1.0"
 
-_LAZY = {"build": "zoo.builder", "count_macs": "zoo.macs", "train": "zoo.train", "load_dataset": "zoo.data"}
+_LAZY = {"build": "zoo.builder", "count_macs": "zoo.macs", "train": "zoo.training", "load_dataset": "zoo.data"}
 
 __all__ = [
     "ResNetSpec",

@@ -117,7 +117,7 @@ def cmd_recipes(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from zoo.train import train
+    from zoo.training import train
 
     target = _spec_from_args(args)
     knobs = dict(args.knob or [])
