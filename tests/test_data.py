@@ -66,9 +66,9 @@ def test_fashion_mnist_from_the_debian_location(tmp_path, monkeypatch):
 def test_cifar_pickles(tmp_path, dataset, classes, names, packed):
     folder = write_cifar(tmp_path / "src", dataset)
     if packed:
-        archive = folder.name.replace("-batches-py", "-python") + ".tar.gz"
-        tar_folder(folder, tmp_path / "data" / archive if (tmp_path / "data").mkdir() is None else None)
         data_dir = tmp_path / "data"
+        data_dir.mkdir()
+        tar_folder(folder, data_dir / (folder.name.replace("-batches-py", "-python") + ".tar.gz"))
     else:
         data_dir = tmp_path / "src"
     train = load_dataset(dataset, data_dir=data_dir)

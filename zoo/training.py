@@ -26,6 +26,7 @@ from zoo.errors import DatasetError
 from zoo.recipes import Recipe, get_recipe
 from zoo.registry import resolve_spec
 from zoo.spec import ResNetSpec
+from zoo.summary import param_counts
 
 
 class _Timer(keras.callbacks.Callback):
@@ -210,7 +211,7 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
         "keras_version": keras.__version__,
         "train_images": len(y_train),
         "test_images": len(y_test),
-        "params": int(sum(np.prod(v.shape) for v in net.trainable_weights)),
+        "params": param_counts(net)["trainable"],
         "top1": float(scores["top1"]),
         "top5": float(scores["top5"]) if "top5" in scores else None,
         "test_loss": float(scores["loss"]),

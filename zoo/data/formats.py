@@ -102,19 +102,17 @@ def read_cifar(path: str | os.PathLike, dataset: str) -> dict[str, object]:
             except OSError as exc:
                 raise DatasetError(f"CIFAR folder {path} lacks {name}: {exc.strerror}") from None
     else:
-        try:
-            tar = tarfile.open(path)
-            members = {m.name.split("/", 1)[-1]: m for m in tar.getmembers() if m.isfile()}
+        try:  # read every member once, closing the archive before parsing
+            with tarfile.open(path) as tar:
+                contents = {m.name.split("/", 1)[-1]: tar.extractfile(m).read()
+                            for m in tar.getmembers() if m.isfile()}
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise DatasetError(f"cannot read CIFAR archive {path} (truncated or corrupt?): {exc}") from None
 
         def fetch(name):
-            if name not in members:
+            if name not in contents:
                 raise DatasetError(f"CIFAR archive {path} lacks {folder}/{name}")
-            try:
-                return tar.extractfile(members[name]).read()
-            except (tarfile.TarError, OSError, EOFError) as exc:
-                raise DatasetError(f"cannot read {name} from {path} (truncated or corrupt?): {exc}") from None
+            return contents[name]
 
     out: dict[str, object] = {}
     for split, files in (("train", train_files), ("test", test_files)):
