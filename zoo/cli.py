@@ -1,4 +1,4 @@
-"""The `zoo` command line: `zoo list`, `zoo show` (and `python -m zoo ...`).
+"""The `zoo` command line: `zoo list`, `show`, `recipes`, `train`, `bench` (and `python -m zoo ...`).
 
 Bad input (unknown names, invalid knobs) prints one `zoo: error: ...` line and exits with status 2.
 """
@@ -131,6 +131,43 @@ def cmd_train(args) -> int:
     return 0 if result["status"] == "ok" else 1
 
 
+def cmd_bench(args) -> int:
+    from zoo.sweeps import builtin_sweeps, load_sweep
+
+    if args.list:
+        for name, path in builtin_sweeps().items():
+            sweep = load_sweep(str(path))
+            print(f"{name:14s} {len(sweep.runs):4d} runs  {sweep.description}")
+        return 0
+    if not args.sweep:
+        raise ZooError("give a sweep name (`zoo bench --list`) or a .toml file")
+    sweep = load_sweep(args.sweep, extra_overrides=dict(args.knob or []))
+    if args.variants:
+        from fnmatch import fnmatchcase
+
+        sweep = type(sweep)(sweep.name, sweep.description,
+                            tuple(r for r in sweep.runs if fnmatchcase(r.variant, args.variants)))
+    out = Path(args.out or Path("bench") / sweep.name)
+    if args.dry_run:
+        from zoo.bench import pending_runs
+        from zoo.results import read_table
+
+        todo = {r.run_id for r in pending_runs(sweep, read_table(out), retry_failed=args.retry_failed)}
+        for run in sweep.runs:
+            print(f"{run.run_id}  {'to run ' if run.run_id in todo else 'done   '} {run.label}")
+        return 0
+    from zoo.bench import run_sweep
+    from zoo.results import MARKDOWN
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    table = run_sweep(sweep, out=out, data_dir=args.data_dir, verbose=0 if args.quiet else 1,
+                      retry_failed=args.retry_failed, plots=not args.no_plots, log=log)
+    print((out / MARKDOWN).read_text() if (out / MARKDOWN).exists() else "(no runs)")
+    return 0 if (table["status"] == "ok").all() else 1
+
+
 def _add_spec_args(p) -> None:
     p.add_argument("name", nargs="?", help="variant name (see `zoo list`)")
     p.add_argument("--spec", metavar="FILE", help="a spec JSON file (as written by --json or `zoo tune`)")
@@ -176,6 +213,22 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", default="runs", help="where the run folder goes (default: runs)")
     p.add_argument("--quiet", action="store_true", help="no Keras progress bars")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("bench", help="run a sweep: train every run, write one results table and plots",
+                       description="Run a sweep (built-in name or .toml file). Rows are appended to OUT/results."
+                                   "{parquet,csv,md} as each run finishes; rerunning skips finished runs.")
+    p.add_argument("sweep", nargs="?", help="quick, articles, all-variants (see --list) or a sweep .toml file")
+    p.add_argument("--list", action="store_true", help="list the built-in sweeps and stop")
+    p.add_argument("--out", metavar="DIR", help="table folder (default: bench/<sweep>)")
+    p.add_argument("--data-dir", metavar="DIR", help="where the dataset files are (else ZOO_DATA_DIR)")
+    p.add_argument("--knob", type=_override, action="append", metavar="KNOB=VALUE",
+                   help="override a recipe knob in every run, e.g. --knob epochs=2 (changes the run ids)")
+    p.add_argument("--variants", metavar="GLOB", help="only runs whose variant matches this glob")
+    p.add_argument("--retry-failed", action="store_true", help="rerun runs whose row is not ok")
+    p.add_argument("--dry-run", action="store_true", help="print the planned runs (done / to run) and stop")
+    p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
+    p.add_argument("--quiet", action="store_true", help="no Keras progress bars (sweep progress still shown)")
+    p.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -22,10 +22,13 @@ import numpy as np
 
 from zoo.data import load_dataset
 from zoo.data.preprocess import augmentation, normalization
+from zoo.environment import peak_device_memory, reset_peak_memory
 from zoo.errors import DatasetError
+from zoo.macs import count_macs
 from zoo.recipes import Recipe, get_recipe
 from zoo.registry import resolve_spec
 from zoo.spec import ResNetSpec
+from zoo.speed import inference_images_per_second
 from zoo.summary import param_counts
 
 
@@ -64,6 +67,15 @@ def resolve_precision(precision: str) -> str:
     if precision == "auto":
         return "mixed_bfloat16" if has_accelerator() else "float32"
     return precision
+
+
+def resolve_jit_compile(jit_compile: bool | str) -> bool:
+    """`"auto"`: always on JAX (uncompiled JAX steps run eagerly), on TensorFlow only with an accelerator
+    (XLA-CPU convolutions are an order of magnitude slower than oneDNN's), never on torch (torch.compile)."""
+    if jit_compile != "auto":
+        return bool(jit_compile)
+    backend = keras.backend.backend()
+    return backend == "jax" or (backend == "tensorflow" and has_accelerator())
 
 
 def _subset(images, labels, limit, rng):
@@ -111,35 +123,94 @@ def _optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Optimiz
 
 
 def _warm_up(model: keras.Model, x, y, batch_size: int) -> float:
-    """Compile the train step for every batch shape fit will use, then undo the steps' effects.
+    """Compile the train step on one batch, then undo the step's effects; return the seconds it took.
 
-    Runs `fit` itself on one full batch plus the final partial batch (if any), so the very function
-    the real `fit` calls is traced and compiled for the same input signature, on every backend.
+    Runs `fit` itself, so the very function the real training calls is traced and compiled for the
+    same input signature, on every backend (training only ever sees full batches of this shape).
     """
     start = time.perf_counter()
     model.optimizer.build(model.trainable_variables)
     variables = list(model.variables) + list(model.optimizer.variables)
     saved = [keras.ops.convert_to_numpy(v) for v in variables]
-    n = min(len(x), batch_size + len(x) % batch_size)
-    model.fit(x[:n], y[:n], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+    model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
     for variable, value in zip(variables, saved):
         variable.assign(value)
     model.reset_metrics()
     return time.perf_counter() - start
 
 
+class _EpochBar(keras.callbacks.ProgbarLogger):
+    """Keras' progress bar, told the run's total epochs although each `fit` call trains one."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self._epochs = epochs
+
+    def set_params(self, params):
+        super().set_params({**params, "epochs": self._epochs})
+
+
+def _fit_full_batches(model, x, y, *, batch_size, epochs, validation, rng, verbose, callbacks) -> dict:
+    """Train epoch by epoch on a fresh shuffle cut to whole batches; return the history.
+
+    Every step sees a full batch: one compiled shape (no second compilation for a last partial batch
+    under XLA) and no odd batch sizes, which crash TensorFlow 2.21's oneDNN CPU kernels for some
+    graphs. The `len(x) % batch_size` images left out change every epoch.
+    """
+    used = len(y) // batch_size * batch_size
+    history: dict[str, list[float]] = {}
+    bar = _EpochBar(epochs)
+    for epoch in range(epochs):
+        order = rng.permutation(len(y))[:used]
+        fit = model.fit(x[order], y[order], batch_size=batch_size, epochs=epoch + 1, initial_epoch=epoch,
+                        validation_data=validation, shuffle=False, verbose=verbose,
+                        callbacks=[*callbacks, bar, keras.callbacks.TerminateOnNaN()])
+        for key, values in fit.history.items():
+            history.setdefault(key, []).extend(float(v) for v in values)
+        if not all(np.isfinite(history.get("loss", [0.0]))):
+            break
+    return history
+
+
 def _one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
     return np.eye(num_classes, dtype="float32")[labels]
 
 
+def _epoch_timing(epoch_seconds: list[float], train_images: int) -> dict:
+    """Training time split into the first epoch (warm-up effects) and the steady epochs after it."""
+    total = float(sum(epoch_seconds))
+    steady = epoch_seconds[1:] if len(epoch_seconds) > 1 else epoch_seconds
+    steady_seconds = float(sum(steady))
+    return {
+        "train_seconds": total,
+        "first_epoch_seconds": float(epoch_seconds[0]) if epoch_seconds else None,
+        "seconds_per_epoch": float(np.median(steady)) if steady else None,
+        "train_images_per_second": train_images * len(steady) / steady_seconds if steady_seconds else None,
+    }
+
+
+def _divergence(history: dict, epochs_done: int, epochs_planned: int) -> str | None:
+    """Why a run counts as diverged (a non-finite loss stopped it), or None."""
+    losses = history.get("loss", [])
+    for epoch, value in enumerate(losses, 1):
+        if not np.isfinite(value):
+            return f"loss became {value} in epoch {epoch}; training stopped"
+    if epochs_done < epochs_planned:
+        return f"loss became non-finite in epoch {epochs_done + 1}; training stopped"
+    return None
+
+
 def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit: int | None = None,
-          out_dir: str | Path | None = "runs", verbose: int = 1, **overrides) -> dict:
+          out_dir: str | Path | None = "runs", verbose: int = 1, measure_inference: bool = False,
+          inference_batch: int = 256, **overrides) -> dict:
     """Train a variant (name, `ResNetSpec` or built model) with a recipe; return the result record.
 
     `overrides` are recipe knobs (`epochs=`, `batch_size=`, `lr=`, `precision=`, `seed=`, `dataset=`...).
     `limit` caps the number of train and of test images (a seeded random subset), for smoke runs.
     With `out_dir`, the model (`model.keras`, preprocessing included), `history.json` and
     `result.json` are written to `out_dir/<model>-<recipe>-<timestamp>/`.
+    `measure_inference` adds `inference_images_per_second` (a fixed batch of `inference_batch` test
+    images through the trained model, after a warm-up call, synchronized on the host).
     """
     recipe = get_recipe(recipe, **overrides) if isinstance(recipe, str) else recipe.with_overrides(**overrides)
     keras.utils.set_random_seed(recipe.seed)
@@ -162,6 +233,7 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
         x_train, y_train = x_train[:cut], y_train[:cut]
 
     precision = resolve_precision(recipe.precision)
+    jit_compile = resolve_jit_compile(recipe.jit_compile)
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
     try:
@@ -179,25 +251,26 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
     metrics = [keras.metrics.CategoricalAccuracy(name="top1")]
     if num_classes > 5:
         metrics.append(keras.metrics.TopKCategoricalAccuracy(5, name="top5"))
-    steps_per_epoch = -(-len(y_train) // recipe.batch_size)
+    batch_size = min(recipe.batch_size, len(y_train))
+    steps_per_epoch = len(y_train) // batch_size
     model.compile(optimizer=_optimizer(recipe, steps_per_epoch),
                   loss=keras.losses.CategoricalCrossentropy(from_logits=not probabilities,
                                                             label_smoothing=recipe.label_smoothing),
-                  metrics=metrics, jit_compile=recipe.jit_compile)
+                  metrics=metrics, jit_compile=jit_compile)
     y_train_hot = _one_hot(y_train, num_classes)
-    compile_seconds = _warm_up(model, x_train, y_train_hot, recipe.batch_size)
+    compile_seconds = _warm_up(model, x_train[:batch_size], y_train_hot[:batch_size], batch_size)
 
+    reset_peak_memory()
     timer = _Timer()
     started = time.time()
-    fit = model.fit(x_train, y_train_hot, batch_size=recipe.batch_size, epochs=recipe.epochs,
-                    validation_data=validation, shuffle=True, verbose=verbose,
-                    callbacks=[timer, keras.callbacks.TerminateOnNaN()])
-    history = {key: [float(v) for v in values] for key, values in fit.history.items()}
-    diverged = any(not np.isfinite(v) for v in history.get("loss", [])) or len(timer.epoch_seconds) < recipe.epochs
+    history = _fit_full_batches(model, x_train, y_train_hot, batch_size=batch_size, epochs=recipe.epochs,
+                                validation=validation, rng=rng, verbose=verbose, callbacks=[timer])
+    divergence = _divergence(history, len(timer.epoch_seconds), recipe.epochs)
     scores = model.evaluate(x_test, _one_hot(y_test, num_classes), batch_size=recipe.batch_size,
                             verbose=0, return_dict=True)
-    train_seconds = float(sum(timer.epoch_seconds))
-    images = len(y_train) * len(timer.epoch_seconds)
+    inference = (inference_images_per_second(model, x_test, batch_size=inference_batch)
+                 if measure_inference and not divergence else None)
+    counts = param_counts(net)
     result = {
         "model": net.name,
         "recipe": recipe.name,
@@ -205,24 +278,30 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
         "dataset_source": train_set.source,
         "seed": recipe.seed,
         "epochs": len(timer.epoch_seconds),
-        "batch_size": recipe.batch_size,
+        "epochs_planned": recipe.epochs,
+        "batch_size": batch_size,
         "precision": precision,
+        "jit_compile": jit_compile,
         "backend": keras.backend.backend(),
         "keras_version": keras.__version__,
         "train_images": len(y_train),
         "test_images": len(y_test),
-        "params": param_counts(net)["trainable"],
+        "params": counts["trainable"],
+        "params_total": counts["total"],
+        "macs_per_image": count_macs(net),
         "top1": float(scores["top1"]),
         "top5": float(scores["top5"]) if "top5" in scores else None,
         "test_loss": float(scores["loss"]),
         "best_val_top1": max(history["val_top1"]) if "val_top1" in history else None,
         "best_val_epoch": int(np.argmax(history["val_top1"])) + 1 if "val_top1" in history else None,
         "compile_seconds": compile_seconds,
-        "train_seconds": train_seconds,
-        "seconds_per_epoch": float(np.median(timer.epoch_seconds)) if timer.epoch_seconds else None,
-        "train_images_per_second": images / train_seconds if train_seconds else None,
-        "status": "diverged" if diverged else "ok",
+        **_epoch_timing(timer.epoch_seconds, steps_per_epoch * batch_size),
+        "inference_images_per_second": inference,
+        "peak_device_memory": peak_device_memory(),
+        "status": "diverged" if divergence else "ok",
+        "error": divergence,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "recipe_knobs": {k: getattr(recipe, k) for k in recipe.__dataclass_fields__ if k != "source"},
         "spec": spec.to_dict() if spec else None,
         "history": history,

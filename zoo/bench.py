@@ -1,0 +1,173 @@
+"""`zoo bench`: run a sweep, one row per run in one results table; resumable, failures are rows.
+
+>>> import tempfile
+>>> from zoo.sweeps import parse_sweep
+>>> sweep = parse_sweep('''
+... [[group]]
+... variants = ["resnet_tiny"]
+... recipes = ["mnist_functional"]
+... datasets = ["digits"]
+... limit = 64
+... overrides = { epochs = 1, batch_size = 32 }
+... ''', name="doc")
+>>> table = run_sweep(sweep, out=tempfile.mkdtemp(), verbose=0, plots=False, log=lambda line: None)
+>>> table[["variant", "dataset_source", "epochs", "status"]].values.tolist()
+[['resnet_tiny', 'digits', 1, 'ok']]
+
+Each run: train with the recipe (compilation and warm-up timed apart from training), evaluate on the test
+split, time inference on a fixed batch, then append the row under the table's file lock. A rerun of the
+same sweep skips run ids already in the table (`retry_failed` reruns the ones that did not end ok).
+A non-finite loss stops a run as `diverged`; an out-of-memory error retries once at half the batch; any
+other exception becomes a `failed` row with its message, and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import time
+import traceback
+from pathlib import Path
+from typing import Callable
+
+import keras
+import pandas as pd
+
+from zoo.environment import environment, peak_host_memory
+from zoo.recipes import get_recipe
+from zoo.results import append_rows, read_table, summary_markdown, write_history, write_text_atomic
+from zoo.sweeps import PlannedRun, Sweep
+
+OOM_MARKERS = ("resource_exhausted", "resource exhausted", "out of memory", "outofmemory", "oom when allocating",
+               "failed to allocate")
+RESULT_KEYS = ("dataset_source", "epochs", "epochs_planned", "batch_size", "precision", "train_images",
+               "test_images", "params", "params_total", "macs_per_image", "top1", "top5", "test_loss",
+               "best_val_top1", "best_val_epoch", "compile_seconds", "first_epoch_seconds", "train_seconds",
+               "seconds_per_epoch", "train_images_per_second", "inference_images_per_second", "status", "error",
+               "started", "finished")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for the out-of-memory errors of every backend (XLA RESOURCE_EXHAUSTED, torch OOM, MemoryError)."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ in ("OutOfMemoryError", "ResourceExhaustedError"):
+        return True
+    text = f"{type(exc).__name__} {exc}".lower()
+    return any(marker in text for marker in OOM_MARKERS)
+
+
+def _error_text(exc: BaseException, limit: int = 500) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first if len(first) <= limit else first[: limit - 3] + "..."
+
+
+def _mib(value) -> float | None:
+    return None if value is None else value / 2**20
+
+
+def _train_kwargs(run: PlannedRun, data_dir, verbose: int) -> dict:
+    return dict(data_dir=data_dir, limit=run.limit, out_dir=None, verbose=verbose, measure_inference=True,
+                inference_batch=run.inference_batch, dataset=run.dataset, seed=run.seed, **run.overrides)
+
+
+def run_one(run: PlannedRun, *, sweep: str, out: Path, data_dir=None, verbose: int = 1,
+            train_fn: Callable | None = None) -> dict:
+    """Train one planned run and return its table row (never raises for a failing run)."""
+    if train_fn is None:
+        from zoo.training import train as train_fn
+    row = {"run_id": run.run_id, "sweep": sweep, "variant": run.variant, "dataset": run.dataset,
+           "recipe": run.recipe, "overrides": json.dumps(run.overrides, sort_keys=True), "seed": run.seed,
+           "inference_batch": run.inference_batch, **environment(),
+           "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    start = time.perf_counter()
+    kwargs = _train_kwargs(run, data_dir, verbose)
+    result = None
+    try:
+        try:
+            result = train_fn(run.variant, run.recipe, **kwargs)
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            batch = get_recipe(run.recipe, **run.overrides).batch_size
+            row["oom_retry_from_batch"] = batch
+            if batch < 2:
+                raise
+            _release()
+            kwargs["batch_size"] = batch // 2
+            result = train_fn(run.variant, run.recipe, **kwargs)
+    except Exception as exc:  # the row records it; the sweep goes on
+        row["status"] = "oom" if is_out_of_memory(exc) else "failed"
+        row["error"] = _error_text(exc)
+        write_text_atomic(out / "errors" / f"{run.run_id}.txt", traceback.format_exc())
+        if row.get("oom_retry_from_batch"):
+            row["batch_size"] = row["oom_retry_from_batch"] // 2
+            row["error"] = f"out of memory at batch {row['oom_retry_from_batch']} and at half: {row['error']}"
+    if result is not None:
+        row.update({key: result.get(key) for key in RESULT_KEYS})
+        row["peak_device_memory_mb"] = _mib(result.get("peak_device_memory"))
+        if row.get("oom_retry_from_batch"):
+            note = f"out of memory at batch {row['oom_retry_from_batch']}; retried at {row['batch_size']}"
+            row["error"] = f"{note}; {row['error']}" if row.get("error") else note
+        history = {**result.get("history", {}), "epoch_seconds": result.get("epoch_seconds", [])}
+        row["history_file"] = write_history(out, run.run_id, history)
+    row["peak_host_memory_mb"] = _mib(peak_host_memory())
+    row["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    row["wall_seconds"] = time.perf_counter() - start
+    _release()
+    return row
+
+
+def _release() -> None:
+    """Free the finished run's graphs and device buffers before the next one."""
+    keras.backend.clear_session()
+    gc.collect()
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def _outcome(row: dict) -> str:
+    if row.get("status") != "ok":
+        return f"{row.get('status')}: {row.get('error')}"
+    top1 = f"top-1 {100 * row['top1']:.2f}%"
+    return f"ok, {top1}, {row['train_seconds']:.1f} s training, {row['wall_seconds']:.1f} s in all"
+
+
+def pending_runs(sweep: Sweep, table: pd.DataFrame, *, retry_failed: bool = False) -> list[PlannedRun]:
+    """The sweep's runs without a row yet (or, with retry_failed, whose row did not end ok)."""
+    statuses = dict(zip(table["run_id"], table["status"]))
+    return [r for r in sweep.runs
+            if r.run_id not in statuses or (retry_failed and statuses[r.run_id] != "ok")]
+
+
+def run_sweep(sweep: Sweep, *, out: str | Path, data_dir=None, verbose: int = 1, retry_failed: bool = False,
+              plots: bool = True, log: Callable[[str], None] = print, train_fn: Callable | None = None
+              ) -> pd.DataFrame:
+    """Run every pending run of `sweep`, appending a row to the table in `out` after each; return the table."""
+    out = Path(out)
+    todo = pending_runs(sweep, read_table(out), retry_failed=retry_failed)
+    skipped = len(sweep.runs) - len(todo)
+    log(f"sweep {sweep.name}: {len(sweep.runs)} runs, {skipped} already in {out}, {len(todo)} to run")
+    began = time.perf_counter()
+    for index, run in enumerate(todo, 1):
+        if not pending_runs(Sweep(sweep.name, "", (run,)), read_table(out), retry_failed=retry_failed):
+            log(f"[{skipped + index}/{len(sweep.runs)}] {run.label}: written meanwhile by another sweep, skipped")
+            continue
+        elapsed = time.perf_counter() - began
+        eta = f", ETA {_duration(elapsed / (index - 1) * (len(todo) - index + 1))}" if index > 1 else ""
+        log(f"[{skipped + index}/{len(sweep.runs)}] {run.label}  (elapsed {_duration(elapsed)}{eta})")
+        row = run_one(run, sweep=sweep.name, out=out, data_dir=data_dir, verbose=verbose, train_fn=train_fn)
+        append_rows(out, [row], markdown=lambda t: summary_markdown(t, title=f"sweep {sweep.name}"))
+        log(f"    {_outcome(row)}")
+    table = read_table(out)
+    if plots and len(table):
+        from zoo.plots import write_plots
+
+        for path in write_plots(out, table):
+            log(f"plot: {path}")
+    log(f"sweep {sweep.name}: done in {_duration(time.perf_counter() - began)}; table {out / 'results.parquet'}")
+    return table

@@ -1,0 +1,278 @@
+"""The results table: one row per run, its schema, and safe appends shared by `zoo bench` and `zoo tune`.
+
+A table is a folder::
+
+    results.parquet   the table (pandas, typed columns in COLUMNS order)
+    results.csv       the same rows as CSV
+    results.md        a readable Markdown summary
+    histories/        <run_id>.json: per-epoch history of each run, linked by the run_id column
+    table.lock        the lock every writer holds while it rewrites the three files
+
+`append_rows` takes an exclusive file lock, reads the current table, adds or replaces rows by `run_id`
+and writes each file to a temporary name before an atomic rename: a killed writer leaves either the
+old table or the new one, never half a file, and concurrent writers (two sweeps on one table) queue
+on the lock.
+
+>>> import tempfile
+>>> folder = tempfile.mkdtemp()
+>>> table = append_rows(folder, [{"run_id": "a1", "variant": "resnet20", "top1": 0.91, "status": "ok"}])
+>>> list(table["variant"]), float(table["top1"][0])
+(['resnet20'], 0.91)
+>>> len(read_table(folder))
+1
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+TABLE = "results.parquet"
+CSV = "results.csv"
+MARKDOWN = "results.md"
+HISTORIES = "histories"
+LOCK = "table.lock"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: str          # pandas dtype: "string", "Int64", "Float64", "boolean"
+    description: str
+
+
+COLUMNS: tuple[Column, ...] = (
+    # what ran
+    Column("run_id", "string", "stable id of the run definition (variant, dataset, recipe, seed, overrides, limit); "
+                               "reruns of a sweep skip ids already in the table"),
+    Column("sweep", "string", "name of the sweep (or `tune:<directory>` for tuner trials)"),
+    Column("variant", "string", "registry name of the architecture (`zoo show NAME`)"),
+    Column("dataset", "string", "dataset name asked for"),
+    Column("dataset_source", "string", "where the images came from: `cifar10` (pickles), `cifar10-jpeg` "
+                                       "(JPEG q75 image folder), `mnist`, `digits`, a folder name..."),
+    Column("recipe", "string", "training recipe (`zoo recipes`)"),
+    Column("overrides", "string", "recipe knobs changed from the recipe's defaults, as JSON"),
+    Column("seed", "Int64", "random seed (weights, shuffling, augmentation, subset choice)"),
+    Column("epochs", "Int64", "epochs trained (fewer than epochs_planned when a run diverged)"),
+    Column("epochs_planned", "Int64", "epochs the recipe asked for"),
+    Column("batch_size", "Int64", "batch size actually used (halved after an out-of-memory retry)"),
+    Column("precision", "string", "Keras dtype policy: float32, mixed_bfloat16 or mixed_float16"),
+    Column("train_images", "Int64", "training images per epoch (after any limit and validation split)"),
+    Column("test_images", "Int64", "test images evaluated"),
+    # where it ran
+    Column("backend", "string", "Keras backend: tensorflow, jax or torch"),
+    Column("backend_version", "string", "version of the backend framework"),
+    Column("keras_version", "string", "Keras version"),
+    Column("device", "string", "accelerator name, or `cpu: <model>` when training ran on the CPU"),
+    Column("host", "string", "host name of the machine"),
+    Column("python_version", "string", "Python version"),
+    Column("zoo_version", "string", "zoo version"),
+    Column("git_sha", "string", "commit of the zoo checkout (`+dirty` with local changes)"),
+    # the model
+    Column("params", "Int64", "trainable parameters"),
+    Column("params_total", "Int64", "all parameters, BN moving statistics included"),
+    Column("macs_per_image", "Int64", "multiply-accumulates of one forward pass of one image"),
+    # accuracy
+    Column("top1", "Float64", "test-split top-1 accuracy (0..1)"),
+    Column("top5", "Float64", "test-split top-5 accuracy (0..1); empty for 5 classes or fewer"),
+    Column("test_loss", "Float64", "test-split loss (with the recipe's label smoothing)"),
+    Column("best_val_top1", "Float64", "best validation top-1 over the epochs (recipes with a validation split)"),
+    Column("best_val_epoch", "Int64", "epoch (1-based) of best_val_top1"),
+    # time
+    Column("compile_seconds", "Float64", "tracing + compilation of the train step, on a throw-away warm-up step "
+                                         "whose effects are undone; not part of train_seconds"),
+    Column("first_epoch_seconds", "Float64", "the first epoch alone (it carries leftover warm-up effects)"),
+    Column("train_seconds", "Float64", "wall time of all training epochs, excluding compilation and validation"),
+    Column("seconds_per_epoch", "Float64", "median epoch time, first epoch excluded when there are two or more"),
+    Column("train_images_per_second", "Float64", "training images per second over the epochs after the first"),
+    Column("inference_images_per_second", "Float64", "inference images per second on one fixed batch after a "
+                                                     "warm-up call, host-synchronized"),
+    Column("inference_batch", "Int64", "batch size of the inference timing"),
+    Column("peak_device_memory_mb", "Float64", "peak accelerator memory in MiB where the backend exposes it "
+                                               "(JAX: process-wide peak); empty on CPU"),
+    Column("peak_host_memory_mb", "Float64", "peak resident memory of the process in MiB (process-wide)"),
+    # outcome
+    Column("status", "string", "ok, failed (an exception), diverged (non-finite loss stopped training) "
+                               "or oom (out of memory even at half the batch)"),
+    Column("error", "string", "what went wrong (exception type and message), or why the run diverged"),
+    Column("oom_retry_from_batch", "Int64", "original batch size when an out-of-memory error was retried at half"),
+    Column("started", "string", "local start time of the run (ISO 8601)"),
+    Column("finished", "string", "local end time of the run (ISO 8601)"),
+    Column("wall_seconds", "Float64", "whole run, data loading and compilation included"),
+    Column("history_file", "string", "per-epoch history, relative to the table folder"),
+)
+
+COLUMN_NAMES = tuple(c.name for c in COLUMNS)
+DTYPES = {c.name: c.dtype for c in COLUMNS}
+
+
+def columns_markdown() -> str:
+    """The column reference of benchmarks/README.md (a test keeps the two identical)."""
+    lines = ["| column | type | meaning |", "|---|---|---|"]
+    lines += [f"| `{c.name}` | {c.dtype.lower()} | {c.description} |" for c in COLUMNS]
+    return "\n".join(lines)
+
+
+def conform(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns in schema order with schema dtypes (missing ones empty); extra columns kept at the end."""
+    frame = frame.copy()
+    for column in COLUMNS:
+        if column.name not in frame:
+            frame[column.name] = pd.NA
+        frame[column.name] = frame[column.name].astype(column.dtype)
+    extra = [c for c in frame.columns if c not in DTYPES]
+    return frame[list(COLUMN_NAMES) + extra].reset_index(drop=True)
+
+
+@contextlib.contextmanager
+def locked(folder: str | os.PathLike):
+    """Hold the table folder's exclusive lock (blocks until the other writer is done)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / LOCK, "a+") as handle:
+        try:
+            import fcntl
+        except ImportError:  # Windows: msvcrt locks the first byte instead
+            import msvcrt
+
+            msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)
+            try:
+                yield
+            finally:
+                msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+            return
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Call `write(tmp_path)` then rename over `path`; a crash leaves no partial file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def read_table(folder_or_file: str | os.PathLike) -> pd.DataFrame:
+    """A results table from its folder, its Parquet file or a CSV file (empty table when the folder has none)."""
+    path = Path(folder_or_file)
+    if path.suffix not in (".csv", ".parquet"):
+        path = path / TABLE
+        if not path.exists():  # a new table folder
+            return conform(pd.DataFrame())
+    if path.suffix == ".csv":
+        return conform(pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""]))
+    return conform(pd.read_parquet(path))
+
+
+def append_rows(folder: str | os.PathLike, rows: list[dict], *, markdown=None) -> pd.DataFrame:
+    """Add rows to the table in `folder` (a row with an existing run_id replaces it, in place); return the table.
+
+    `markdown(table) -> str` renders results.md (default: `summary_markdown`).
+    """
+    folder = Path(folder)
+    with locked(folder):
+        for stale in folder.glob(".results.*.tmp"):  # left by a writer killed mid-write (we hold the lock)
+            stale.unlink(missing_ok=True)
+        table = read_table(folder)
+        new = conform(pd.DataFrame(rows))
+        if len(table):
+            position = {run_id: i for i, run_id in enumerate(table["run_id"])}
+            for run_id in new["run_id"]:
+                position.setdefault(run_id, len(position))
+            kept = table[~table["run_id"].isin(set(new["run_id"]))]
+            table = pd.concat([kept, new], ignore_index=True)
+            table = conform(table.iloc[table["run_id"].map(position).argsort(kind="stable")])
+        else:
+            table = new
+        _atomic_write(folder / TABLE, lambda tmp: table.to_parquet(tmp, index=False))
+        _atomic_write(folder / CSV, lambda tmp: table.to_csv(tmp, index=False))
+        text = (markdown or summary_markdown)(table)
+        _atomic_write(folder / MARKDOWN, lambda tmp: Path(tmp).write_text(text))
+    return table
+
+
+def write_history(folder: str | os.PathLike, run_id: str, history: dict) -> str:
+    """Save one run's per-epoch history; return its path relative to the table folder."""
+    relative = f"{HISTORIES}/{run_id}.json"
+    write_text_atomic(Path(folder) / relative, json.dumps(history, indent=1))
+    return relative
+
+
+def read_history(folder: str | os.PathLike, row) -> dict:
+    """The per-epoch history of a table row ({} when the run has none)."""
+    name = row["history_file"]
+    if pd.isna(name):
+        return {}
+    path = Path(folder) / name
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+# -- the Markdown summary ---------------------------------------------------------------------------
+
+SUMMARY = (("variant", "variant"), ("dataset_source", "data"), ("recipe", "recipe"), ("seed", "seed"),
+           ("epochs", "epochs"), ("batch_size", "batch"), ("precision", "precision"), ("params", "params"),
+           ("macs_per_image", "MACs"), ("top1", "top-1 %"), ("top5", "top-5 %"), ("train_seconds", "train s"),
+           ("seconds_per_epoch", "s/epoch"), ("train_images_per_second", "train img/s"),
+           ("inference_images_per_second", "infer img/s"), ("status", "status"))
+SHARED = ("backend", "backend_version", "keras_version", "device", "host", "git_sha")
+
+
+def _summary_cell(key: str, value):
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return None
+    if key in ("top1", "top5"):
+        return f"{100 * value:.2f}"
+    if key == "macs_per_image":
+        from zoo.macs import format_count
+
+        return format_count(int(value))
+    if key in ("train_seconds", "seconds_per_epoch"):
+        return f"{value:.1f}"
+    if key.endswith("per_second"):
+        return f"{value:,.0f}"
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def summary_markdown(table: pd.DataFrame, *, title: str | None = None) -> str:
+    """A readable Markdown summary: environment shared by every row once, then one line per run."""
+    from zoo.markdown import format_table
+
+    lines = [f"# {title}", ""] if title else []
+    if not len(table):
+        return "\n".join(lines + ["(no runs yet)", ""])
+    shared = [(key, table[key].iloc[0]) for key in SHARED if table[key].nunique(dropna=False) == 1]
+    if shared:
+        lines += [", ".join(f"{key}: {'' if pd.isna(v) else v}" for key, v in shared), ""]
+    columns = list(SUMMARY) + [(key, key) for key in SHARED if key not in dict(shared)]
+    rows = [{key: _summary_cell(key, row[key]) for key, _ in columns} for _, row in table.iterrows()]
+    lines.append(format_table(rows, columns))
+    problems = table[table["status"] != "ok"]
+    if len(problems):
+        lines += ["", "Runs that did not finish ok:", ""]
+        lines += [f"- {r.variant} / {r.dataset} / {r.recipe} / seed {r.seed}: {r.status}: {r.error}"
+                  for r in problems.itertuples()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,188 @@
+"""Sweep definitions: TOML files naming variants x datasets x recipes x seeds (+ knob overrides).
+
+A sweep file (the built-in ones are in `benchmarks/sweeps/`)::
+
+    description = "what this sweep is for"
+
+    [defaults]                 # every group inherits these unless it sets them itself
+    seeds = [0]
+    limit = 1000               # at most this many train and test images (omit: the whole dataset)
+    inference_batch = 64       # batch of the inference-speed timing
+    overrides = { epochs = 1 } # recipe knobs, merged under each group's own overrides
+
+    [[group]]
+    variants = ["resnet18_cifar10_tf2", "resnet*_cifar"]   # names or globs over the registry
+    recipes = ["tf2_cifar10"]
+    datasets = ["cifar10"]     # omit: each recipe's own dataset
+
+>>> sweep = parse_sweep('''
+... [[group]]
+... variants = ["resnet20", "resnet32"]
+... recipes = ["fast"]
+... seeds = [0, 1]
+... overrides = { epochs = 2 }
+... ''', name="demo")
+>>> [(r.variant, r.seed, r.overrides["epochs"]) for r in sweep.runs]
+[('resnet20', 0, 2), ('resnet20', 1, 2), ('resnet32', 0, 2), ('resnet32', 1, 2)]
+>>> len(sweep.runs[0].run_id)
+12
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zoo.errors import ZooError
+from zoo.recipes import get_recipe
+from zoo.registry import list_variants
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
+
+GROUP_KEYS = ("variants", "recipes", "datasets", "seeds", "limit", "inference_batch", "overrides")
+TOP_KEYS = ("description", "defaults", "group")
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One training run of a sweep; `run_id` is a hash of everything that defines it."""
+
+    variant: str
+    recipe: str
+    dataset: str
+    seed: int
+    overrides: dict = field(default_factory=dict)
+    limit: int | None = None
+    inference_batch: int = 256
+
+    @property
+    def run_id(self) -> str:
+        key = json.dumps([self.variant, self.dataset, self.recipe, self.seed, self.overrides, self.limit],
+                         sort_keys=True)
+        return hashlib.sha1(key.encode()).hexdigest()[:12]
+
+    @property
+    def label(self) -> str:
+        knobs = " ".join(f"{k}={v}" for k, v in self.overrides.items())
+        return f"{self.variant} · {self.dataset} · {self.recipe} · seed {self.seed}" + (f" · {knobs}" if knobs else "")
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    description: str
+    runs: tuple[PlannedRun, ...]
+
+
+def _as_list(value, key: str, where: str) -> list:
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        return [value]
+    if isinstance(value, list) and value:
+        return value
+    raise ZooError(f"{where}: {key} must be a value or a non-empty list, got {value!r}")
+
+
+def _expand_variants(patterns: list, where: str) -> list[str]:
+    names: list[str] = []
+    for pattern in patterns:
+        if not isinstance(pattern, str):
+            raise ZooError(f"{where}: variants must be names or globs, got {pattern!r}")
+        found = list_variants(pattern)
+        if not found:
+            from zoo.registry import get_spec
+
+            get_spec(pattern)  # raises UnknownVariantError with close-match suggestions
+        names += [n for n in found if n not in names]
+    return names
+
+
+def _int_or_none(value, key: str, where: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ZooError(f"{where}: {key} must be an integer >= 1, got {value!r}")
+    return value
+
+
+def parse_sweep(text: str, *, name: str, extra_overrides: dict | None = None) -> Sweep:
+    """Parse sweep TOML; validates every name and knob before anything runs."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ZooError(f"sweep {name}: not valid TOML: {exc}") from None
+    unknown = sorted(set(data) - set(TOP_KEYS))
+    if unknown:
+        raise ZooError(f"sweep {name}: unknown top-level key(s) {', '.join(unknown)}; expected {', '.join(TOP_KEYS)}")
+    defaults = data.get("defaults", {})
+    groups = data.get("group", [])
+    if not groups:
+        raise ZooError(f"sweep {name}: no [[group]] tables, so nothing to run")
+    runs: list[PlannedRun] = []
+    for index, group in enumerate(groups, 1):
+        where = f"sweep {name} group {index}"
+        for key in list(defaults) + list(group):
+            if key not in GROUP_KEYS:
+                raise ZooError(f"{where}: unknown key {key!r}; expected {', '.join(GROUP_KEYS)}")
+        merged = {**defaults, **group}
+        overrides = {**defaults.get("overrides", {}), **group.get("overrides", {}), **(extra_overrides or {})}
+        if "variants" not in merged or "recipes" not in merged:
+            raise ZooError(f"{where}: needs variants and recipes")
+        variants = _expand_variants(_as_list(merged["variants"], "variants", where), where)
+        recipes = _as_list(merged["recipes"], "recipes", where)
+        seeds = _as_list(merged.get("seeds", [0]), "seeds", where)
+        limit = _int_or_none(merged.get("limit"), "limit", where)
+        inference_batch = _int_or_none(merged.get("inference_batch", 256), "inference_batch", where)
+        for recipe_name in recipes:
+            recipe = get_recipe(recipe_name, **overrides)  # validates the recipe name and every knob now
+            datasets = _as_list(merged.get("datasets", [recipe.dataset]), "datasets", where)
+            for variant, dataset, seed in itertools.product(variants, datasets, seeds):
+                if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+                    raise ZooError(f"{where}: seeds must be integers >= 0, got {seed!r}")
+                runs.append(PlannedRun(variant=variant, recipe=recipe_name, dataset=dataset, seed=seed,
+                                       overrides=dict(sorted(overrides.items())), limit=limit,
+                                       inference_batch=inference_batch))
+    seen: dict[str, PlannedRun] = {}
+    for run in runs:
+        seen.setdefault(run.run_id, run)  # a run listed twice runs once
+    return Sweep(name=name, description=data.get("description", ""), runs=tuple(seen.values()))
+
+
+def sweep_dirs() -> list[Path]:
+    """Where built-in sweep names are looked up: ./benchmarks/sweeps, then the zoo checkout's own."""
+    here = Path(__file__).resolve().parent
+    dirs = [Path.cwd() / "benchmarks" / "sweeps", here.parent / "benchmarks" / "sweeps", here / "sweeps"]
+    unique: list[Path] = []
+    for d in dirs:
+        if d.is_dir() and d.resolve() not in [u.resolve() for u in unique]:
+            unique.append(d)
+    return unique
+
+
+def builtin_sweeps() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for directory in sweep_dirs():
+        for path in sorted(directory.glob("*.toml")):
+            found.setdefault(path.stem, path)
+    return found
+
+
+def load_sweep(name_or_path: str, *, extra_overrides: dict | None = None) -> Sweep:
+    """A sweep by built-in name (`quick`, `articles`, `all-variants`) or by TOML file path."""
+    path = Path(name_or_path)
+    if not (path.suffix == ".toml" and path.exists()):
+        known = builtin_sweeps()
+        if name_or_path not in known:
+            import difflib
+
+            close = difflib.get_close_matches(name_or_path, known, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ZooError(f"unknown sweep {name_or_path!r}{hint} (built-in: {', '.join(known) or 'none found'}; "
+                           "or give a path to a .toml file)")
+        path = known[name_or_path]
+    return parse_sweep(path.read_text(), name=path.stem, extra_overrides=extra_overrides)
