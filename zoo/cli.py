@@ -1,4 +1,5 @@
-"""The `zoo` command line: `zoo list`, `show`, `recipes`, `train`, `bench` (and `python -m zoo ...`).
+"""The `zoo` command line: `zoo list`, `show`, `recipes`, `train`, `bench`, `compare`, `predict`
+(and `python -m zoo ...`).
 
 Bad input (unknown names, invalid knobs) prints one `zoo: error: ...` line and exits with status 2.
 """
@@ -168,6 +169,37 @@ def cmd_bench(args) -> int:
     return 0 if (table["status"] == "ok").all() else 1
 
 
+def cmd_compare(args) -> int:
+    from zoo.compare import compare, labels_for, load, render
+
+    labels = labels_for(args.tables)
+    tables = {label: load(path) for label, path in zip(labels, args.tables)}
+    keys = [k.strip() for k in args.on.split(",") if k.strip()]
+    result = compare(tables, on=keys, metric=args.metric, allow_mismatch=args.allow_mismatch)
+    text = render(result, args.format)
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        print(text, end="")
+    if args.plots:
+        from zoo.plots import comparison_bars, pareto_plot
+
+        for path in (pareto_plot(tables, Path(args.plots) / "pareto.png", metric=args.metric),
+                     comparison_bars(tables, Path(args.plots) / "bars.png", keys=keys, metric=args.metric)):
+            if path:
+                print(f"plot: {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from zoo.predict import predict_files
+
+    classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
+    for item in predict_files(args.model, args.images, top_k=args.top_k, class_names=classes):
+        print(f"{item['image']}: " + ", ".join(f"{name} {p:.3f}" for name, p in item["top"]))
+    return 0
+
+
 def _add_spec_args(p) -> None:
     p.add_argument("name", nargs="?", help="variant name (see `zoo list`)")
     p.add_argument("--spec", metavar="FILE", help="a spec JSON file (as written by --json or `zoo tune`)")
@@ -229,6 +261,26 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     p.add_argument("--quiet", action="store_true", help="no Keras progress bars (sweep progress still shown)")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("compare", help="compare result tables: differences, speed ratios, noise, missing rows",
+                       description="The first table is the baseline. Tables are bench/tune folders or "
+                                   ".parquet/.csv files (benchmarks/reference/published.csv included).")
+    p.add_argument("tables", nargs="+", metavar="TABLE", help="two or more tables")
+    p.add_argument("--on", default="variant,dataset,recipe", help="join keys (default: variant,dataset,recipe)")
+    p.add_argument("--metric", default="top1", help="column to compare (default: top1)")
+    p.add_argument("--format", choices=["md", "csv", "html"], default="md")
+    p.add_argument("--output", metavar="FILE", help="write the comparison here instead of printing it")
+    p.add_argument("--allow-mismatch", action="store_true",
+                   help="compare rows whose dataset source, precision or device differ")
+    p.add_argument("--plots", metavar="DIR", help="write pareto.png and bars.png here")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("predict", help="top-k classes of image files with a saved .keras model")
+    p.add_argument("model", help="a .keras file (zoo train writes runs/<run>/model.keras)")
+    p.add_argument("images", nargs="+", help="image files (png, jpg, ...)")
+    p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--classes", help="comma-separated class names (default: from the run's result.json)")
+    p.set_defaults(func=cmd_predict)
     return parser
 
 

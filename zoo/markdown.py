@@ -8,13 +8,16 @@
 
 from __future__ import annotations
 
+import re
+
 
 def format_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
     """Markdown table of `rows`, with `columns` as (key, header); numbers right-aligned."""
     cells = [[_cell(row.get(key)) for key, _ in columns] for row in rows]
     headers = [header for _, header in columns]
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
-    numeric = [all(_is_number(row.get(key)) for row in rows) for key, _ in columns]
+    numeric = [all(_is_number(row.get(key)) for row in rows) and any(row.get(key) is not None for row in rows)
+               for key, _ in columns]
 
     def line(values):
         return "| " + " | ".join(v.rjust(w) if num else v.ljust(w)
@@ -25,8 +28,14 @@ def format_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
     return "\n".join([line(headers), rule, *(line(r) for r in cells)])
 
 
+_NUMERIC_TEXT = re.compile(r"^[-+]?[\d,]*\.?\d+( ?[kMGT])?%?$")
+
+
 def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """Numbers, and text that reads as one (`1,234`, `7.00`, `1.10 G`), are right-aligned; blanks don't count."""
+    if isinstance(value, str):
+        return bool(_NUMERIC_TEXT.match(value))
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
 def _cell(value) -> str:

@@ -1,4 +1,5 @@
-"""PNG plots of a results table: top-1 against training time, and each run's training curves.
+"""PNG plots of result tables: accuracy against training time with the Pareto front, per-key bars with
+seed error bars (for `zoo compare`), and each run's training curves (for `zoo bench`).
 
 Uses matplotlib's Agg backend (no display needed). `write_plots(folder, table)` returns the files written:
 `plots/top1_vs_train_seconds.png` and `plots/curves/<run_id>.png` (loss and accuracy per epoch, train
@@ -23,29 +24,105 @@ def _pyplot():
     return plt
 
 
-def accuracy_vs_time(table: pd.DataFrame, path: Path, *, metric: str = "top1") -> Path | None:
-    """Scatter of test accuracy (%) against training seconds, one colour per variant, seeds as points."""
-    ok = table[(table["status"] == "ok") & table[metric].notna() & table["train_seconds"].notna()]
-    if not len(ok):
+def _ok(table: pd.DataFrame, metric: str) -> pd.DataFrame:
+    ok = table[(table["status"].fillna("ok") == "ok") & table[metric].notna() & table["train_seconds"].notna()]
+    return ok.astype({metric: float, "train_seconds": float})
+
+
+def pareto_front(points: pd.DataFrame, *, x: str, y: str) -> pd.DataFrame:
+    """Rows not beaten by another on both axes (less `x` and more `y`), sorted by `x`.
+
+    >>> pts = pd.DataFrame({"t": [1, 2, 3, 4], "acc": [0.5, 0.4, 0.7, 0.6]})
+    >>> pareto_front(pts, x="t", y="acc")["t"].tolist()
+    [1, 3]
+    """
+    ordered = points.sort_values([x, y], ascending=[True, False])
+    best, keep = -float("inf"), []
+    for index, value in ordered[y].items():
+        if value > best:
+            keep.append(index)
+            best = value
+    return ordered.loc[keep]
+
+
+def pareto_plot(tables: dict[str, pd.DataFrame], path: Path, *, metric: str = "top1") -> Path | None:
+    """Accuracy against training time, one marker per table, mean over seeds per (variant, recipe);
+    the Pareto front (nothing both faster and more accurate) is drawn as a line and labelled."""
+    groups = []
+    for label, table in tables.items():
+        ok = _ok(table, metric)
+        if len(ok):
+            mean = ok.groupby(["variant", "recipe"], as_index=False)[[metric, "train_seconds"]].mean()
+            groups.append(mean.assign(table=label))
+    if not groups:
         return None
+    points = pd.concat(groups, ignore_index=True)
+    points[metric] = 100 * points[metric]
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
-    for (variant, recipe), runs in ok.groupby(["variant", "recipe"], sort=True):
-        x, y = runs["train_seconds"].astype(float), 100 * runs[metric].astype(float)
-        ax.scatter(x, y, s=36, label=f"{variant} ({recipe})")
-        ax.annotate(variant, (x.mean(), y.mean()), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    for marker, (label, rows) in zip("osD^v<>p*h", points.groupby("table", sort=False)):
+        ax.scatter(rows["train_seconds"], rows[metric], s=36, marker=marker, label=label, alpha=0.8)
+    front = pareto_front(points, x="train_seconds", y=metric)
+    ax.plot(front["train_seconds"], front[metric], "-", color="black", linewidth=1, label="Pareto front")
+    for row in front.itertuples():
+        ax.annotate(f"{row.variant} ({row.recipe})", (row.train_seconds, getattr(row, metric)), fontsize=7,
+                    xytext=(4, 3), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_xlabel("training seconds (compilation excluded, log scale)")
-    ax.set_ylabel(f"test {metric} (%)")
-    devices = ", ".join(sorted(set(ok["device"].dropna().astype(str))))
-    ax.set_title(f"{metric} vs training time — {devices}", fontsize=9)
+    ax.set_ylabel(f"test {metric} (%), mean over seeds")
+    devices = ", ".join(sorted(set().union(*(set(t["device"].dropna().astype(str)) for t in tables.values()
+                                             if "device" in t))))
+    ax.set_title(f"{metric} vs training time{' — ' + devices if devices else ''}", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="best")
+    return _save(fig, path, plt)
+
+
+def comparison_bars(tables: dict[str, pd.DataFrame], path: Path, *, keys=("variant", "dataset", "recipe"),
+                    metric: str = "top1") -> Path | None:
+    """Grouped bars of the metric per key found in two tables or more (mean over seeds), one bar per
+    table, error bars = seed std."""
+    frames = []
+    for label, table in tables.items():
+        ok = table[(table["status"].fillna("ok") == "ok") & table[metric].notna()] if "status" in table else table
+        if len(ok):
+            stats = ok.astype({metric: float}).groupby(list(keys))[metric].agg(["mean", "std"]).reset_index()
+            frames.append(stats.assign(table=label))
+    if not frames:
+        return None
+    stats = pd.concat(frames, ignore_index=True)
+    stats["key"] = stats[list(keys)].astype(str).agg(" · ".join, axis=1)
+    shared = stats.groupby("key")["table"].nunique()
+    if len(tables) > 1 and (shared > 1).any():  # keys only one table has are listed by `zoo compare`, not drawn
+        stats = stats[stats["key"].isin(shared[shared > 1].index)]
+    order = sorted(stats["key"].unique())
+    labels = list(dict.fromkeys(stats["table"]))
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(order) * max(1, len(labels)) / 2 + 2), 5), dpi=110)
+    width = 0.8 / len(labels)
+    for i, label in enumerate(labels):
+        rows = stats[stats["table"] == label].set_index("key").reindex(order)
+        positions = [k + (i - (len(labels) - 1) / 2) * width for k in range(len(order))]
+        ax.bar(positions, 100 * rows["mean"], width, yerr=100 * rows["std"].fillna(0), capsize=3, label=label)
+    ax.set_xticks(range(len(order)))
+    ax.set_xticklabels(order, rotation=30, ha="right", fontsize=7)
+    ax.set_ylabel(f"test {metric} (%), mean ± std over seeds")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, path, plt)
+
+
+def _save(fig, path: Path, plt) -> Path:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def accuracy_vs_time(table: pd.DataFrame, path: Path, *, metric: str = "top1") -> Path | None:
+    """One table's accuracy against training time, with its Pareto front."""
+    return pareto_plot({"runs": table}, path, metric=metric)
 
 
 def training_curves(history: dict, path: Path, *, title: str) -> Path | None:
@@ -66,11 +143,7 @@ def training_curves(history: dict, path: Path, *, title: str) -> Path | None:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path, plt)
 
 
 def write_plots(folder: str | Path, table: pd.DataFrame) -> list[Path]:

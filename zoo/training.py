@@ -284,6 +284,7 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
         "jit_compile": jit_compile,
         "backend": keras.backend.backend(),
         "keras_version": keras.__version__,
+        "class_names": [str(n) for n in train_set.class_names],
         "train_images": len(y_train),
         "test_images": len(y_test),
         "params": counts["trainable"],

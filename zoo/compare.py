@@ -1,0 +1,199 @@
+"""`zoo compare`: join result tables on keys, aggregate seeds, show differences, speed ratios and noise.
+
+>>> import pandas as pd
+>>> a = pd.DataFrame({"variant": ["resnet20"] * 2, "dataset": "cifar10", "recipe": "fast", "seed": [0, 1],
+...                   "top1": [0.90, 0.92], "train_images_per_second": 1000.0, "train_seconds": 50.0})
+>>> b = a.assign(top1=[0.915, 0.925], train_images_per_second=2000.0, train_seconds=25.0)
+>>> result = compare({"A": a, "B": b})
+>>> row = result.table.iloc[0]
+>>> round(float(row["top1 mean [A]"]), 3), round(float(row["top1 diff [B-A]"]), 4), row["noise [B-A]"]
+(0.91, 0.01, True)
+>>> float(row["speed [B/A]"]), float(row["time [B/A]"])
+(2.0, 0.5)
+
+The first table is the baseline: every other table's difference and speed ratio is against it. A
+difference is flagged as noise when it is smaller than the larger of the two seed standard deviations
+(when either side has a single seed the spread is unknown and the flag is empty).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from zoo.errors import ZooError
+from zoo.results import read_table
+
+GUARDED = ("dataset_source", "precision", "device")  # rows must agree on these to be compared
+DEFAULT_KEYS = ("variant", "dataset", "recipe")
+SPEED = "train_images_per_second"
+TIME = "train_seconds"
+
+
+@dataclass
+class Comparison:
+    table: pd.DataFrame                      # one row per key found in two tables or more, numeric columns
+    labels: list[str]
+    keys: list[str]
+    metric: str
+    only_in: dict[str, list[tuple]] = field(default_factory=dict)   # label -> keys found only there
+    mismatches: list[str] = field(default_factory=list)             # described, when allowed
+
+
+def load(path: str | Path) -> pd.DataFrame:
+    """A bench/tune table folder, or a .parquet / .csv file (the reference table included)."""
+    path = Path(path)
+    if not path.exists():
+        raise ZooError(f"no such table: {path}")
+    if path.is_dir() and not (path / "results.parquet").exists():
+        csvs = sorted(path.glob("*.csv"))
+        if not csvs:
+            raise ZooError(f"{path} holds no results.parquet and no .csv table")
+        return pd.concat([read_table(p) for p in csvs], ignore_index=True)
+    return read_table(path)
+
+
+def labels_for(paths: list[str]) -> list[str]:
+    """Short unique labels: the folder or file name, with A/B/... prefixed when names repeat."""
+    names = [Path(p).stem if Path(p).suffix in (".csv", ".parquet") else Path(p).name for p in paths]
+    if len(set(names)) == len(names):
+        return names
+    return [f"{chr(65 + i)}:{n}" for i, n in enumerate(names)]
+
+
+def _aggregate(frame: pd.DataFrame, keys: list[str], metric: str) -> pd.DataFrame:
+    ok = frame[frame["status"].fillna("ok") == "ok"] if "status" in frame else frame
+    grouped = ok.groupby(keys, dropna=False, sort=True)
+    out = pd.DataFrame({
+        "mean": grouped[metric].mean(),
+        "std": grouped[metric].std(ddof=1),
+        "n": grouped[metric].count(),
+        "speed": grouped[SPEED].mean() if SPEED in ok else np.nan,
+        "time": grouped[TIME].mean() if TIME in ok else np.nan,
+    })
+    for column in GUARDED:
+        if column in ok:
+            out[column] = grouped[column].agg(lambda s: ", ".join(sorted(set(s.dropna().astype(str)))))
+    return out
+
+
+def compare(tables: dict[str, pd.DataFrame], *, on=DEFAULT_KEYS, metric: str = "top1",
+            allow_mismatch: bool = False) -> Comparison:
+    """Compare the tables (the first is the baseline) on the `on` keys."""
+    if len(tables) < 2:
+        raise ZooError("compare needs at least two tables")
+    keys = list(on)
+    labels = list(tables)
+    for label, frame in tables.items():
+        missing = [k for k in keys + [metric] if k not in frame]
+        if missing:
+            raise ZooError(f"table {label} has no column(s) {', '.join(missing)}")
+    stats = {label: _aggregate(frame, keys, metric) for label, frame in tables.items()}
+    all_keys = sorted(set().union(*(s.index for s in stats.values())), key=lambda k: tuple(map(str, np.atleast_1d(k))))
+    index = pd.MultiIndex.from_tuples([k if isinstance(k, tuple) else (k,) for k in all_keys], names=keys)
+    table = pd.DataFrame(index=index)
+    present = {}
+    for label, s in stats.items():
+        s = s.copy()
+        s.index = pd.MultiIndex.from_tuples([k if isinstance(k, tuple) else (k,) for k in s.index], names=keys)
+        s = s.reindex(index)
+        present[label] = s["n"].fillna(0) > 0
+        table[f"{metric} mean [{label}]"] = s["mean"]
+        table[f"{metric} std [{label}]"] = s["std"]
+        table[f"n [{label}]"] = s["n"].fillna(0).astype(int)
+        table[f"_speed [{label}]"] = s["speed"]
+        table[f"_time [{label}]"] = s["time"]
+        for column in GUARDED:
+            table[f"_{column} [{label}]"] = s[column] if column in s else ""
+    base = labels[0]
+    mismatches = []
+    for label in labels[1:]:
+        both = present[base] & present[label]
+        for column in GUARDED:
+            a = [str(v) if isinstance(v, str) else "" for v in table[f"_{column} [{base}]"]]
+            b = [str(v) if isinstance(v, str) else "" for v in table[f"_{column} [{label}]"]]
+            for key, shared, x, y in zip(table.index, both, a, b):
+                if shared and x and y and x != y:
+                    mismatches.append(f"{', '.join(map(str, key))}: {column} {x!r} in {base} vs {y!r} in {label}")
+        diff = table[f"{metric} mean [{label}]"] - table[f"{metric} mean [{base}]"]
+        spread = np.fmax(table[f"{metric} std [{base}]"], table[f"{metric} std [{label}]"])
+        known = table[f"{metric} std [{base}]"].notna() & table[f"{metric} std [{label}]"].notna()
+        table[f"{metric} diff [{label}-{base}]"] = diff
+        table[f"noise [{label}-{base}]"] = pd.Series(np.where(known & diff.notna(), diff.abs() < spread, None),
+                                                     index=table.index, dtype="object")
+        table[f"speed [{label}/{base}]"] = table[f"_speed [{label}]"] / table[f"_speed [{base}]"]
+        table[f"time [{label}/{base}]"] = table[f"_time [{label}]"] / table[f"_time [{base}]"]
+    if mismatches and not allow_mismatch:
+        raise ZooError("refusing to compare rows measured differently (pass --allow-mismatch to compare anyway):\n  "
+                       + "\n  ".join(mismatches))
+    only_in = {}
+    for label in labels:
+        others = np.logical_or.reduce([present[o].to_numpy() for o in labels if o != label])
+        only = table.index[present[label].to_numpy() & ~others]
+        if len(only):
+            only_in[label] = [tuple(k) for k in only]
+    shared = sum(present[label].astype(int).to_numpy() for label in labels) >= 2
+    table = table[shared]
+    if mismatches:
+        table["mismatch"] = [any(", ".join(map(str, k)) + ":" in m for m in mismatches) for k in table.index]
+    table = table[[c for c in table.columns if not c.startswith("_")]].reset_index()
+    return Comparison(table=table, labels=labels, keys=keys, metric=metric, only_in=only_in, mismatches=mismatches)
+
+
+# -- rendering ---------------------------------------------------------------------------------------
+
+
+def _pct(mean, std, n, metric) -> str | None:
+    if pd.isna(mean):
+        return None
+    scale, unit = (100, "") if metric in ("top1", "top5", "best_val_top1") else (1, "")
+    text = f"{scale * mean:.2f}"
+    if n and n > 1 and not pd.isna(std):
+        text += f" ± {scale * std:.2f}"
+    return text + f" (n={n})" + unit
+
+
+def display_frame(result: Comparison) -> pd.DataFrame:
+    """Human-readable columns: metric as mean ± std (n), difference in points, noise flag, ratios."""
+    t, m, base = result.table, result.metric, result.labels[0]
+    scale = 100 if m in ("top1", "top5", "best_val_top1") else 1
+    unit = " (pts)" if scale == 100 else ""
+    out = t[result.keys].copy()
+    for label in result.labels:
+        out[f"{m} {label}"] = [_pct(a, s, n, m) for a, s, n in
+                               zip(t[f"{m} mean [{label}]"], t[f"{m} std [{label}]"], t[f"n [{label}]"])]
+    for label in result.labels[1:]:
+        diff = t[f"{m} diff [{label}-{base}]"]
+        noise = t[f"noise [{label}-{base}]"]
+        out[f"Δ {label}-{base}{unit}"] = [None if pd.isna(d) else f"{scale * d:+.2f}" + (" (noise)" if z is True else "")
+                                          for d, z in zip(diff, noise)]
+        out[f"train img/s {label}/{base}"] = [None if pd.isna(r) else f"{r:.2f}x" for r in t[f"speed [{label}/{base}]"]]
+        out[f"train s {label}/{base}"] = [None if pd.isna(r) else f"{r:.2f}x" for r in t[f"time [{label}/{base}]"]]
+    if "mismatch" in t:
+        out["mismatch"] = ["yes" if v else "" for v in t["mismatch"]]
+    return out
+
+
+def render(result: Comparison, fmt: str = "md") -> str:
+    """The comparison as Markdown (with the only-in lists and mismatches), CSV (numeric) or HTML."""
+    if fmt == "csv":
+        return result.table.to_csv(index=False)
+    frame = display_frame(result)
+    if fmt == "html":
+        return frame.to_html(index=False, na_rep="", border=0)
+    if fmt != "md":
+        raise ZooError(f"format must be md, csv or html, got {fmt!r}")
+    from zoo.markdown import format_table
+
+    rows = [{c: (None if pd.isna(v) else v) for c, v in r.items()} for r in frame.to_dict("records")]
+    lines = [f"baseline: {result.labels[0]}; {result.metric} as mean ± std over seeds (n runs); "
+             "noise: the difference is smaller than the seed spread", "",
+             format_table(rows, [(c, c) for c in frame.columns])]
+    for label, keys in result.only_in.items():
+        lines += ["", f"only in {label}: " + "; ".join(", ".join(map(str, k)) for k in keys)]
+    if result.mismatches:
+        lines += ["", "compared despite different measurement conditions:"] + [f"- {m}" for m in result.mismatches]
+    return "\n".join(lines) + "\n"

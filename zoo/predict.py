@@ -1,0 +1,97 @@
+"""`zoo predict MODEL.keras IMAGE...`: top-k classes of image files with a saved model.
+
+Images are read with Pillow, converted to the model's channels (grayscale or RGB), then fitted to its
+input size: smaller images are zero-padded around the centre (28x28 MNIST digits into a 32x32 model, as
+in training), larger ones or other aspect ratios are resized (bilinear). Models saved by `zoo train`
+take raw uint8 pixels (their preprocessing is inside); other models get float pixels scaled to [0, 1].
+Class names come from `--classes`, else from the `result.json` that `zoo train` writes beside the model,
+else class indices are printed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from zoo.errors import ZooError
+
+
+def fit_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(h, w, c) uint8 -> (height, width, c): zero-pad when it fits, else bilinear resize."""
+    h, w = image.shape[:2]
+    if h <= height and w <= width:
+        top, left = (height - h) // 2, (width - w) // 2
+        return np.pad(image, ((top, height - h - top), (left, width - w - left), (0, 0)))
+    from PIL import Image
+
+    channels = image.shape[2]
+    pil = Image.fromarray(image[..., 0] if channels == 1 else image)
+    resized = np.asarray(pil.resize((width, height), Image.BILINEAR))
+    return resized.reshape(height, width, channels)
+
+
+def read_image(path: str | Path, input_shape: tuple[int, int, int]) -> np.ndarray:
+    """One image file as uint8 (H, W, C) fitted to `input_shape`."""
+    from PIL import Image, UnidentifiedImageError
+
+    height, width, channels = input_shape
+    try:
+        with Image.open(path) as img:
+            img = img.convert("L" if channels == 1 else "RGB")
+            array = np.asarray(img, dtype=np.uint8)
+    except FileNotFoundError:
+        raise ZooError(f"no such image: {path}") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ZooError(f"cannot read {path} as an image: {exc}") from None
+    if channels not in (1, 3):
+        raise ZooError(f"the model takes {channels}-channel images; only 1 (grayscale) and 3 (RGB) are supported")
+    return fit_image(array.reshape(array.shape[0], array.shape[1], channels), height, width)
+
+
+def class_names_for(model_path: Path, num_classes: int, given: list[str] | None) -> list[str]:
+    if given:
+        if len(given) != num_classes:
+            raise ZooError(f"--classes names {len(given)} classes but the model predicts {num_classes}")
+        return given
+    record = model_path.parent / "result.json"
+    if record.exists():
+        names = json.loads(record.read_text()).get("class_names")
+        if names and len(names) == num_classes:
+            return [str(n) for n in names]
+    return [str(i) for i in range(num_classes)]
+
+
+def _probabilities(outputs: np.ndarray) -> np.ndarray:
+    outputs = outputs.astype(np.float64)
+    if (outputs >= 0).all() and np.allclose(outputs.sum(axis=-1), 1.0, atol=1e-3):
+        return outputs  # the model ends in a softmax
+    shifted = np.exp(outputs - outputs.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def predict_files(model_path: str | Path, images: list[str], *, top_k: int = 3,
+                  class_names: list[str] | None = None) -> list[dict]:
+    """[{"image": path, "top": [(class name, probability), ...]}] for each image file."""
+    import keras
+
+    model_path = Path(model_path)
+    if not model_path.exists():
+        raise ZooError(f"no such model file: {model_path}")
+    model = keras.saving.load_model(model_path)
+    input_shape = tuple(model.input_shape[1:])
+    if len(input_shape) != 3 or None in input_shape:
+        raise ZooError(f"the model's input shape {input_shape} is not a fixed (H, W, C) image shape")
+    num_classes = int(model.output_shape[-1])
+    names = class_names_for(model_path, num_classes, class_names)
+    batch = np.stack([read_image(p, input_shape) for p in images])
+    if model.input.dtype != "uint8":
+        batch = batch.astype("float32") / 255.0
+    probabilities = _probabilities(np.asarray(model.predict(batch, verbose=0)))
+    k = max(1, min(top_k, num_classes))
+    results = []
+    for path, p in zip(images, probabilities):
+        best = np.argsort(-p, kind="stable")[:k]
+        results.append({"image": str(path), "top": [(names[i], float(p[i])) for i in best]})
+    return results
