@@ -1,4 +1,4 @@
-"""The build, round-trip and training tests pass on every installed Keras backend, not only the current one.
+"""The build, round-trip, training and tuning tests pass on every installed Keras backend, not only the current one.
 
 Keras fixes its backend at import, so the other backends run in a subprocess with KERAS_BACKEND set.
 """
@@ -13,7 +13,8 @@ import keras
 import pytest
 
 HERE = Path(__file__).parent
-PORTABLE = ["test_build.py", "test_roundtrip.py", "test_macs.py", "test_train.py"]
+PORTABLE = ["test_build.py", "test_roundtrip.py", "test_macs.py", "test_train.py", "test_tuning.py"]
+SKIP_ON_OTHER_BACKENDS = "not distributed and not bayesian_and_hyperband"  # multi-process / slower searches: TF only
 BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax"}
 
 
@@ -25,7 +26,7 @@ def test_portable_tests_pass_on_backend(backend):
         pytest.fail(f"the {backend} backend is not installed; install the test extra: pip install -e '.[test]'")
     env = {**os.environ, "KERAS_BACKEND": backend}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow",
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow", "-k", SKIP_ON_OTHER_BACKENDS,
          *(str(HERE / f) for f in PORTABLE)],
         env=env, capture_output=True, text=True, cwd=HERE.parent,
     )
