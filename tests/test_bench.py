@@ -78,6 +78,7 @@ def test_run_ids_are_stable_and_depend_on_every_knob():
     ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\noverrides = { epoch = 2 }", "did you mean epochs"),
     ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\noverrides = { epochs = 0 }", "epochs must be"),
     ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\nseeds = [-1]", "seeds must be integers >= 0, got -1"),
+    ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\noverrides = { seed = 1 }", "not the seed knob"),
     ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\nlimit = 0", "limit must be an integer >= 1, got 0"),
     ("[[group]]\nvariants = ['resnet20']\nrecipe = ['fast']", "unknown key 'recipe'"),
     ("[[group]]\nvariants = ['resnet20']", "needs variants and recipes"),

@@ -131,6 +131,8 @@ def parse_sweep(text: str, *, name: str, extra_overrides: dict | None = None) ->
                 raise ZooError(f"{where}: unknown key {key!r}; expected {', '.join(GROUP_KEYS)}")
         merged = {**defaults, **group}
         overrides = {**defaults.get("overrides", {}), **group.get("overrides", {}), **(extra_overrides or {})}
+        if "seed" in overrides:
+            raise ZooError(f"{where}: set seeds with seeds = [...], not the seed knob")
         if "variants" not in merged or "recipes" not in merged:
             raise ZooError(f"{where}: needs variants and recipes")
         variants = _expand_variants(_as_list(merged["variants"], "variants", where), where)

@@ -33,7 +33,8 @@ from zoo.summary import param_counts
 
 
 class _Timer(keras.callbacks.Callback):
-    """Per-epoch wall time, minus the time spent in validation inside the epoch."""
+    """Per-epoch wall time, minus the time spent in validation inside the epoch, device-synchronized
+    (JAX and TensorFlow dispatch steps asynchronously; the clock stops when the device is done)."""
 
     def __init__(self):
         super().__init__()
@@ -45,13 +46,19 @@ class _Timer(keras.callbacks.Callback):
         self._test_seconds = 0.0
         self._epoch_start = time.perf_counter()
 
+    def _sync(self) -> None:
+        """Wait for the device: the step counter is written by the last dispatched train step."""
+        keras.ops.convert_to_numpy(self.model.optimizer.iterations)
+
     def on_test_begin(self, logs=None):
+        self._sync()
         self._test_start = time.perf_counter()
 
     def on_test_end(self, logs=None):
         self._test_seconds += time.perf_counter() - self._test_start
 
-    def on_epoch_end(self, epoch, logs=None):  # logs are host floats here, so the device has synced
+    def on_epoch_end(self, epoch, logs=None):
+        self._sync()
         self.epoch_seconds.append(time.perf_counter() - self._epoch_start - self._test_seconds)
 
 
