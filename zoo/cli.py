@@ -235,6 +235,23 @@ def cmd_tune(args) -> int:
     return 0
 
 
+def cmd_throughput(args) -> int:
+    from zoo.throughput import throughput_table, write_throughput
+
+    for name in args.variants:
+        get_spec(name)  # unknown names fail before anything is measured
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    table = throughput_table(args.variants, input_size=args.input_size, batch_size=args.batch_size,
+                             precision=args.precision, steps=args.steps, warmup=args.warmup,
+                             with_timm=False if args.no_timm else None, log=log)
+    paths = write_throughput(table, args.out)
+    print(paths[-1].read_text(), end="")
+    return 0 if (table["status"] == "ok").all() else 1
+
+
 def _add_spec_args(p) -> None:
     p.add_argument("name", nargs="?", help="variant name (see `zoo list`)")
     p.add_argument("--spec", metavar="FILE", help="a spec JSON file (as written by --json or `zoo tune`)")
@@ -321,6 +338,18 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--oracle", metavar="HOST:PORT", help="where the chief listens (with --chief/--worker)")
     p.add_argument("--quiet", action="store_true", help="no Keras progress bars")
     p.set_defaults(func=cmd_tune)
+
+    p = sub.add_parser("throughput", help="training and inference images/s, TFLOP/s and MFU (and timm's, "
+                                          "when torch and timm are installed)")
+    p.add_argument("variants", nargs="+", help="variant names, e.g. resnet18 resnet50")
+    p.add_argument("--input-size", type=int, default=224)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--precision", choices=["float32", "mixed_bfloat16", "mixed_float16"], default="mixed_bfloat16")
+    p.add_argument("--steps", type=int, default=20, help="timed steps (default 20)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3)")
+    p.add_argument("--no-timm", action="store_true", help="do not measure timm even when it is installed")
+    p.add_argument("--out", default="bench/throughput", help="folder for throughput.{parquet,csv,md}")
+    p.set_defaults(func=cmd_throughput)
 
     p = sub.add_parser("compare", help="compare result tables: differences, speed ratios, noise, missing rows",
                        description="The first table is the baseline. Tables are bench/tune folders or "
