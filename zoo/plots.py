@@ -130,6 +130,8 @@ def training_curves(history: dict, path: Path, *, title: str) -> Path | None:
     if not history.get("loss"):
         return None
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6), dpi=100)
     epochs = range(1, len(history["loss"]) + 1)
     for ax, key, label in ((left, "loss", "loss"), (right, "top1", "top-1")):
@@ -139,6 +141,10 @@ def training_curves(history: dict, path: Path, *, title: str) -> Path | None:
                 ax.plot(list(epochs)[: len(values)], values, style, markersize=3,
                         label=("validation " if prefix else "train ") + label)
         ax.set_xlabel("epoch")
+        if len(epochs) <= 20:
+            ax.set_xticks(list(epochs))
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
