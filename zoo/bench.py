@@ -65,6 +65,12 @@ def _mib(value) -> float | None:
     return None if value is None else value / 2**20
 
 
+def result_columns(result: dict) -> dict:
+    """The table columns a `zoo.train` record fills (bench rows and tune trial rows alike)."""
+    return {**{key: result.get(key) for key in RESULT_KEYS},
+            "peak_device_memory_mb": _mib(result.get("peak_device_memory"))}
+
+
 def _train_kwargs(run: PlannedRun, data_dir, verbose: int) -> dict:
     return dict(data_dir=data_dir, limit=run.limit, out_dir=None, verbose=verbose, measure_inference=True,
                 inference_batch=run.inference_batch, dataset=run.dataset, seed=run.seed, **run.overrides)
@@ -103,8 +109,7 @@ def run_one(run: PlannedRun, *, sweep: str, out: Path, data_dir=None, verbose: i
             row["batch_size"] = row["oom_retry_from_batch"] // 2
             row["error"] = f"out of memory at batch {row['oom_retry_from_batch']} and at half: {row['error']}"
     if result is not None:
-        row.update({key: result.get(key) for key in RESULT_KEYS})
-        row["peak_device_memory_mb"] = _mib(result.get("peak_device_memory"))
+        row.update(result_columns(result))
         if row.get("oom_retry_from_batch"):
             note = f"out of memory at batch {row['oom_retry_from_batch']}; retried at {row['batch_size']}"
             row["error"] = f"{note}; {row['error']}" if row.get("error") else note

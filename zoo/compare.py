@@ -146,20 +146,25 @@ def compare(tables: dict[str, pd.DataFrame], *, on=DEFAULT_KEYS, metric: str = "
 # -- rendering ---------------------------------------------------------------------------------------
 
 
+def _scale(metric: str) -> int:
+    """Accuracies are shown in percent (differences in points); other metrics as they are."""
+    return 100 if metric in ("top1", "top5", "best_val_top1") else 1
+
+
 def _pct(mean, std, n, metric) -> str | None:
     if pd.isna(mean):
         return None
-    scale, unit = (100, "") if metric in ("top1", "top5", "best_val_top1") else (1, "")
+    scale = _scale(metric)
     text = f"{scale * mean:.2f}"
     if n and n > 1 and not pd.isna(std):
         text += f" ± {scale * std:.2f}"
-    return text + f" (n={n})" + unit
+    return text + f" (n={n})"
 
 
 def display_frame(result: Comparison) -> pd.DataFrame:
     """Human-readable columns: metric as mean ± std (n), difference in points, noise flag, ratios."""
     t, m, base = result.table, result.metric, result.labels[0]
-    scale = 100 if m in ("top1", "top5", "best_val_top1") else 1
+    scale = _scale(m)
     unit = " (pts)" if scale == 100 else ""
     out = t[result.keys].copy()
     for label in result.labels:

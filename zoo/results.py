@@ -239,7 +239,7 @@ SUMMARY = (("variant", "variant"), ("dataset_source", "data"), ("recipe", "recip
 SHARED = ("backend", "backend_version", "keras_version", "device", "host", "git_sha")
 
 
-def _summary_cell(key: str, value):
+def summary_cell(key: str, value):
     if value is None or value is pd.NA or (isinstance(value, float) and value != value):
         return None
     if key in ("top1", "top5"):
@@ -268,7 +268,7 @@ def summary_markdown(table: pd.DataFrame, *, title: str | None = None) -> str:
     if shared:
         lines += [", ".join(f"{key}: {'' if pd.isna(v) else v}" for key, v in shared), ""]
     columns = list(SUMMARY) + [(key, key) for key in SHARED if key not in dict(shared)]
-    rows = [{key: _summary_cell(key, row[key]) for key, _ in columns} for _, row in table.iterrows()]
+    rows = [{key: summary_cell(key, row[key]) for key, _ in columns} for _, row in table.iterrows()]
     lines.append(format_table(rows, columns))
     problems = table[table["status"] != "ok"]
     if len(problems):

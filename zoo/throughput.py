@@ -57,6 +57,33 @@ def _row(framework, model, mode, *, input_size, batch_size, precision, macs, sec
     return row
 
 
+def _timed(step, *, steps: int, warmup: int, sync=None) -> float:
+    """Seconds for `steps` calls of `step` after `warmup` untimed ones; `sync()` waits for the device."""
+    for _ in range(warmup):
+        step()
+    if sync:
+        sync()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if sync:
+        sync()
+    return time.perf_counter() - start
+
+
+def _error(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def _measured(framework, model, mode, step, *, steps, warmup, sync=None, **row_args) -> dict:
+    """One timed row; an exception (out of memory at this batch, an unsupported precision...) is a failed row."""
+    try:
+        seconds = _timed(step, steps=steps, warmup=warmup, sync=sync)
+    except Exception as exc:
+        return _row(framework, model, mode, error=_error(exc), **row_args)
+    return _row(framework, model, mode, seconds=seconds, steps=steps, **row_args)
+
+
 def measure_zoo(variant: str, *, input_size: int = 224, batch_size: int = 256, precision: str = "mixed_bfloat16",
                 steps: int = 20, warmup: int = 3, num_classes: int = 1000) -> list[dict]:
     """Train-step and inference throughput of a zoo variant (Keras, current backend)."""
@@ -65,7 +92,6 @@ def measure_zoo(variant: str, *, input_size: int = 224, batch_size: int = 256, p
     from zoo.registry import resolve_spec
     from zoo.training import resolve_jit_compile
 
-    base = dict(input_size=input_size, batch_size=batch_size, precision=precision)
     spec = resolve_spec(variant, input_shape=(input_size, input_size, 3), num_classes=num_classes)
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
@@ -73,35 +99,16 @@ def measure_zoo(variant: str, *, input_size: int = 224, batch_size: int = 256, p
         model = build(spec)
     finally:
         keras.config.set_dtype_policy(previous)
-    macs = count_macs(model)
-    rows = []
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+                  loss=keras.losses.CategoricalCrossentropy(from_logits=True),
+                  jit_compile=resolve_jit_compile("auto"))
     x = keras.random.uniform((batch_size, input_size, input_size, 3), seed=0)
     y = keras.ops.one_hot(keras.random.randint((batch_size,), 0, num_classes, seed=1), num_classes)
-    try:
-        model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-                      loss=keras.losses.CategoricalCrossentropy(from_logits=True),
-                      jit_compile=resolve_jit_compile("auto"))
-        for _ in range(warmup):
-            model.train_on_batch(x, y)
-        start = time.perf_counter()
-        for _ in range(steps):
-            float(model.train_on_batch(x, y))  # the loss on the host: the step has finished
-        rows.append(_row("zoo", variant, "train", macs=macs, seconds=time.perf_counter() - start, steps=steps,
-                         **base))
-    except Exception as exc:  # a row, not a crash: out of memory at this batch, an unsupported precision...
-        rows.append(_row("zoo", variant, "train", macs=macs, error=f"{type(exc).__name__}: {exc}"[:300], **base))
-    try:
-        for _ in range(warmup):
-            model.predict_on_batch(x)
-        start = time.perf_counter()
-        for _ in range(steps):
-            np.asarray(model.predict_on_batch(x))
-        rows.append(_row("zoo", variant, "inference", macs=macs, seconds=time.perf_counter() - start, steps=steps,
-                         **base))
-    except Exception as exc:
-        rows.append(_row("zoo", variant, "inference", macs=macs, error=f"{type(exc).__name__}: {exc}"[:300],
-                         **base))
-    return rows
+    common = dict(steps=steps, warmup=warmup, input_size=input_size, batch_size=batch_size, precision=precision,
+                  macs=count_macs(model))
+    # Each step brings its loss / predictions to the host, so it has finished on the device when timed.
+    return [_measured("zoo", variant, "train", lambda: float(model.train_on_batch(x, y)), **common),
+            _measured("zoo", variant, "inference", lambda: np.asarray(model.predict_on_batch(x)), **common)]
 
 
 def timm_available() -> bool:
@@ -117,13 +124,12 @@ def measure_timm(name: str, *, input_size: int = 224, batch_size: int = 256, pre
     import timm
 
     framework = "timm-compile" if compiled else "timm-eager"
-    base = dict(input_size=input_size, batch_size=batch_size, precision=precision)
     cuda = torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu")
-    device_label = torch.cuda.get_device_name(0) if cuda else f"cpu: {device_name().removeprefix('cpu: ')}"
+    common = dict(steps=steps, warmup=warmup, input_size=input_size, batch_size=batch_size, precision=precision,
+                  macs=macs, device=torch.cuda.get_device_name(0) if cuda else device_name(),
+                  extra={"torch_version": torch.__version__, "timm_version": timm.__version__})
     dtype = {"mixed_bfloat16": torch.bfloat16, "mixed_float16": torch.float16}.get(precision)
-    extra = {"torch_version": torch.__version__, "timm_version": timm.__version__}
-    rows = []
     try:
         model = timm.create_model(name, num_classes=1000).to(device).to(memory_format=torch.channels_last)
         step_model = torch.compile(model) if compiled else model
@@ -131,47 +137,29 @@ def measure_timm(name: str, *, input_size: int = 224, batch_size: int = 256, pre
         y = torch.randint(0, 1000, (batch_size,), device=device)
         optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         loss_fn = torch.nn.CrossEntropyLoss()
-
-        def autocast():
-            return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
-
-        def sync():
-            if cuda:
-                torch.cuda.synchronize()
-
-        def train_step():
-            optimizer.zero_grad(set_to_none=True)
-            with autocast():
-                loss = loss_fn(step_model(x), y)
-            loss.backward()
-            optimizer.step()
-
-        model.train()
-        for _ in range(warmup):
-            train_step()
-        sync()
-        start = time.perf_counter()
-        for _ in range(steps):
-            train_step()
-        sync()
-        rows.append(_row(framework, name, "train", macs=macs, seconds=time.perf_counter() - start, steps=steps,
-                         device=device_label, extra=extra, **base))
-        model.eval()
-        with torch.inference_mode():
-            for _ in range(warmup):
-                with autocast():
-                    step_model(x)
-            sync()
-            start = time.perf_counter()
-            for _ in range(steps):
-                with autocast():
-                    step_model(x)
-            sync()
-        rows.append(_row(framework, name, "inference", macs=macs, seconds=time.perf_counter() - start, steps=steps,
-                         device=device_label, extra=extra, **base))
     except Exception as exc:
-        rows.append(_row(framework, name, "train", macs=macs, error=f"{type(exc).__name__}: {exc}"[:300],
-                         device=device_label, extra=extra, **base))
+        return [_row(framework, name, "train", error=_error(exc), **{k: v for k, v in common.items()
+                                                                        if k not in ("steps", "warmup")})]
+
+    def autocast():
+        return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+    def train_step():
+        optimizer.zero_grad(set_to_none=True)
+        with autocast():
+            loss = loss_fn(step_model(x), y)
+        loss.backward()
+        optimizer.step()
+
+    def inference_step():
+        with torch.inference_mode(), autocast():
+            step_model(x)
+
+    sync = torch.cuda.synchronize if cuda else None
+    model.train()
+    rows = [_measured(framework, name, "train", train_step, sync=sync, **common)]
+    model.eval()
+    rows.append(_measured(framework, name, "inference", inference_step, sync=sync, **common))
     return rows
 
 

@@ -196,14 +196,14 @@ def _epoch_timing(epoch_seconds: list[float], train_images: int) -> dict:
     }
 
 
-def _divergence(history: dict, epochs_done: int, epochs_planned: int) -> str | None:
-    """Why a run counts as diverged (a non-finite loss stopped it), or None."""
-    losses = history.get("loss", [])
-    for epoch, value in enumerate(losses, 1):
+def _divergence(history: dict) -> str | None:
+    """Why a run counts as diverged (a non-finite loss stopped it), or None.
+
+    TerminateOnNaN ends the epoch early but Keras still records it, so the history holds the bad loss.
+    """
+    for epoch, value in enumerate(history.get("loss", []), 1):
         if not np.isfinite(value):
             return f"loss became {value} in epoch {epoch}; training stopped"
-    if epochs_done < epochs_planned:
-        return f"loss became non-finite in epoch {epochs_done + 1}; training stopped"
     return None
 
 
@@ -272,7 +272,7 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
     started = time.time()
     history = _fit_full_batches(model, x_train, y_train_hot, batch_size=batch_size, epochs=recipe.epochs,
                                 validation=validation, rng=rng, verbose=verbose, callbacks=[timer])
-    divergence = _divergence(history, len(timer.epoch_seconds), recipe.epochs)
+    divergence = _divergence(history)
     scores = model.evaluate(x_test, _one_hot(y_test, num_classes), batch_size=recipe.batch_size,
                             verbose=0, return_dict=True)
     inference = (inference_images_per_second(model, x_test, batch_size=inference_batch)

@@ -212,7 +212,7 @@ def _knob_cell(value):
 
 def trials_markdown(table, knobs: list[str]) -> str:
     from zoo.markdown import format_table
-    from zoo.results import _summary_cell
+    from zoo.results import summary_cell
 
     columns = [("trial_id", "trial")] + [(k, k) for k in knobs if k in table] + [
         ("score", "val top-1 %"), ("top1", "test top-1 %"), ("params", "params"), ("macs_per_image", "MACs"),
@@ -227,7 +227,7 @@ def trials_markdown(table, knobs: list[str]) -> str:
             elif key == "wall_seconds":
                 cells[key] = None if value is None or value != value else f"{float(value):.1f}"
             else:
-                cells[key] = value if key == "trial_id" else _summary_cell("top1" if key == "score" else key, value)
+                cells[key] = value if key == "trial_id" else summary_cell("top1" if key == "score" else key, value)
         rows.append(cells)
     lines = ["# trials", "", format_table(rows, columns)]
     failed = table[table["status"] != "ok"]
@@ -258,7 +258,7 @@ class TrialTable(keras_tuner.Tuner):
         return metrics
 
     def on_trial_end(self, trial):
-        from zoo.bench import RESULT_KEYS
+        from zoo.bench import result_columns
         from zoo.environment import environment
         from zoo.results import append_rows
 
@@ -272,7 +272,7 @@ class TrialTable(keras_tuner.Tuner):
                **environment(), "trial_id": trial.trial_id, "tuner_id": self.tuner_id, "wall_seconds": seconds,
                **{k: (json.dumps(v) if isinstance(v, (list, tuple)) else v) for k, v in knobs.items()}}
         if result:
-            row.update({k: result.get(k) for k in RESULT_KEYS})
+            row.update(result_columns(result))
             row["score"] = result.get("best_val_top1")
             row["spec"] = json.dumps(result["spec"])
         if status != "COMPLETED":
