@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from zoo.errors import ZooError
-from zoo.results import read_table
+from zoo.results import ok_rows, read_table
 
 GUARDED = ("dataset_source", "precision", "device")  # rows must agree on these to be compared
 DEFAULT_KEYS = ("variant", "dataset", "recipe")
@@ -65,7 +65,7 @@ def labels_for(paths: list[str]) -> list[str]:
 
 
 def _aggregate(frame: pd.DataFrame, keys: list[str], metric: str) -> pd.DataFrame:
-    ok = frame[frame["status"].fillna("ok") == "ok"] if "status" in frame else frame
+    ok = ok_rows(frame)
     grouped = ok.groupby(keys, dropna=False, sort=True)
     out = pd.DataFrame({
         "mean": grouped[metric].mean(),
@@ -78,6 +78,11 @@ def _aggregate(frame: pd.DataFrame, keys: list[str], metric: str) -> pd.DataFram
         if column in ok:
             out[column] = grouped[column].agg(lambda s: ", ".join(sorted(set(s.dropna().astype(str)))))
     return out
+
+
+def _key_index(keys_found, names: list[str]) -> pd.MultiIndex:
+    """Group keys as a MultiIndex (pandas gives bare values, not 1-tuples, for a single key)."""
+    return pd.MultiIndex.from_tuples([k if isinstance(k, tuple) else (k,) for k in keys_found], names=names)
 
 
 def compare(tables: dict[str, pd.DataFrame], *, on=DEFAULT_KEYS, metric: str = "top1",
@@ -93,12 +98,12 @@ def compare(tables: dict[str, pd.DataFrame], *, on=DEFAULT_KEYS, metric: str = "
             raise ZooError(f"table {label} has no column(s) {', '.join(missing)}")
     stats = {label: _aggregate(frame, keys, metric) for label, frame in tables.items()}
     all_keys = sorted(set().union(*(s.index for s in stats.values())), key=lambda k: tuple(map(str, np.atleast_1d(k))))
-    index = pd.MultiIndex.from_tuples([k if isinstance(k, tuple) else (k,) for k in all_keys], names=keys)
+    index = _key_index(all_keys, keys)
     table = pd.DataFrame(index=index)
     present = {}
     for label, s in stats.items():
         s = s.copy()
-        s.index = pd.MultiIndex.from_tuples([k if isinstance(k, tuple) else (k,) for k in s.index], names=keys)
+        s.index = _key_index(s.index, keys)
         s = s.reindex(index)
         present[label] = s["n"].fillna(0) > 0
         table[f"{metric} mean [{label}]"] = s["mean"]
@@ -109,7 +114,7 @@ def compare(tables: dict[str, pd.DataFrame], *, on=DEFAULT_KEYS, metric: str = "
         for column in GUARDED:
             table[f"_{column} [{label}]"] = s[column] if column in s else ""
     base = labels[0]
-    mismatches = []
+    mismatches, mismatched_keys = [], set()
     for label in labels[1:]:
         both = present[base] & present[label]
         for column in GUARDED:
@@ -117,6 +122,7 @@ def compare(tables: dict[str, pd.DataFrame], *, on=DEFAULT_KEYS, metric: str = "
             b = [str(v) if isinstance(v, str) else "" for v in table[f"_{column} [{label}]"]]
             for key, shared, x, y in zip(table.index, both, a, b):
                 if shared and x and y and x != y:
+                    mismatched_keys.add(key)
                     mismatches.append(f"{', '.join(map(str, key))}: {column} {x!r} in {base} vs {y!r} in {label}")
         diff = table[f"{metric} mean [{label}]"] - table[f"{metric} mean [{base}]"]
         spread = np.fmax(table[f"{metric} std [{base}]"], table[f"{metric} std [{label}]"])
@@ -138,7 +144,7 @@ def compare(tables: dict[str, pd.DataFrame], *, on=DEFAULT_KEYS, metric: str = "
     shared = sum(present[label].astype(int).to_numpy() for label in labels) >= 2
     table = table[shared]
     if mismatches:
-        table["mismatch"] = [any(", ".join(map(str, k)) + ":" in m for m in mismatches) for k in table.index]
+        table["mismatch"] = [key in mismatched_keys for key in table.index]
     table = table[[c for c in table.columns if not c.startswith("_")]].reset_index()
     return Comparison(table=table, labels=labels, keys=keys, metric=metric, only_in=only_in, mismatches=mismatches)
 

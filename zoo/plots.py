@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from zoo.results import read_history
+from zoo.results import ok_rows, read_history
 
 
 def _pyplot():
@@ -25,8 +25,7 @@ def _pyplot():
 
 
 def _ok(table: pd.DataFrame, metric: str) -> pd.DataFrame:
-    ok = table[(table["status"].fillna("ok") == "ok") & table[metric].notna() & table["train_seconds"].notna()]
-    return ok.astype({metric: float, "train_seconds": float})
+    return ok_rows(table, metric, "train_seconds").astype({metric: float, "train_seconds": float})
 
 
 def pareto_front(points: pd.DataFrame, *, x: str, y: str) -> pd.DataFrame:
@@ -84,7 +83,7 @@ def comparison_bars(tables: dict[str, pd.DataFrame], path: Path, *, keys=("varia
     table, error bars = seed std."""
     frames = []
     for label, table in tables.items():
-        ok = table[(table["status"].fillna("ok") == "ok") & table[metric].notna()] if "status" in table else table
+        ok = ok_rows(table, metric)
         if len(ok):
             stats = ok.astype({metric: float}).groupby(list(keys))[metric].agg(["mean", "std"]).reset_index()
             frames.append(stats.assign(table=label))

@@ -213,6 +213,15 @@ def append_rows(folder: str | os.PathLike, rows: list[dict], *, markdown=None) -
     return table
 
 
+def ok_rows(table: pd.DataFrame, *required: str) -> pd.DataFrame:
+    """Rows that finished ok (a table without a status column, like a hand-made one, counts as all ok)
+    and have a value in every `required` column."""
+    keep = table["status"].fillna("ok").eq("ok") if "status" in table else pd.Series(True, index=table.index)
+    for column in required:
+        keep &= table[column].notna()
+    return table[keep]
+
+
 def write_history(folder: str | os.PathLike, run_id: str, history: dict) -> str:
     """Save one run's per-epoch history; return its path relative to the table folder."""
     relative = f"{HISTORIES}/{run_id}.json"
