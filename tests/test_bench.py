@@ -86,6 +86,8 @@ def test_run_ids_are_stable_and_depend_on_every_knob():
     ("description = 'x'", "no \\[\\[group\\]\\] tables"),
     ("[[groups]]\nvariants = ['resnet20']", "unknown top-level key\\(s\\) groups"),
     ("[[group]\n", "not valid TOML"),
+    ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\ntarget_top1 = 94", "target_top1 must be a test top-1 "
+     "fraction in \\[0, 1\\], got 94"),
 ])
 def test_bad_sweep_files(text, message):
     with pytest.raises(ZooError, match=message):
@@ -177,6 +179,20 @@ def test_nan_loss_stops_the_run_as_diverged(offline, tmp_path):
     assert row["status"] == "diverged" and found  # TensorFlow: nan in epoch 1; JAX: inf in epoch 2
     assert row["epochs"] == int(found.group(2)) < 3 and row["epochs_planned"] == 3
     assert pd.isna(row["inference_images_per_second"])
+
+
+def test_time_to_accuracy_columns_and_summary(offline, tmp_path):
+    plain = parse_sweep(sweep_text(DIGITS), name="t").runs[0]
+    sweep = parse_sweep(sweep_text(DIGITS + "\nseeds = [0, 1]\ntarget_top1 = 0.0"), name="tta")
+    assert sweep.runs[0].target_top1 == 0.0 and sweep.runs[0].run_id != plain.run_id
+    assert "target top-1 0.00%" in sweep.runs[0].label
+    table = run_sweep(sweep, out=tmp_path / "t", verbose=0, log=quiet, plots=False)
+    assert table["target_top1"].tolist() == [0.0, 0.0] and table["epochs_to_target"].tolist() == [1, 1]
+    assert (table["seconds_to_target"] == table["train_seconds"]).all()  # one epoch: reached after it
+    assert set(read_history(tmp_path / "t", table.iloc[0])) >= {"test_top1", "test_loss"}
+    assert table["loop"].tolist() == ["keras", "keras"] and table["jit_compile"].notna().all()
+    summary = (tmp_path / "t" / "results.md").read_text()
+    assert "Time to accuracy" in summary and "| resnet_tiny | digits | mnist_functional |" in summary
 
 
 def test_out_of_memory_retries_once_at_half_the_batch(offline, tmp_path):

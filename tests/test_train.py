@@ -109,6 +109,55 @@ def test_cli_train_and_recipes(data_dir, tmp_path, capsys):
     assert code == 2 and "dataset 'cifar100' not found" in capsys.readouterr().err
 
 
+def test_time_to_target_from_the_per_epoch_test_accuracy(data_dir):
+    kwargs = dict(data_dir=data_dir, epochs=2, batch_size=16, limit=48, verbose=0, out_dir=None)
+    reached = zoo.train("resnet_tiny", "fast", target_top1=0.0, **kwargs)
+    assert len(reached["history"]["test_top1"]) == 2 and len(reached["history"]["test_loss"]) == 2
+    assert reached["history"]["test_top1"][-1] == pytest.approx(reached["top1"])
+    assert (reached["target_top1"], reached["epochs_to_target"]) == (0.0, 1)
+    assert reached["seconds_to_target"] == pytest.approx(reached["epoch_seconds"][0])
+    missed = zoo.train("resnet_tiny", "fast", target_top1=1.01, **kwargs)
+    assert (missed["epochs_to_target"], missed["seconds_to_target"]) == (None, None)
+    plain = zoo.train("resnet_tiny", "fast", **kwargs)
+    assert "test_top1" not in plain["history"] and plain["target_top1"] is None
+    assert plain["history"]["top1"] == reached["history"]["top1"]  # measuring the test split changes nothing
+
+
+jax_only = pytest.mark.skipif(keras.backend.backend() != "jax", reason="the device loop is JAX-only")
+
+
+@jax_only
+def test_device_loop_trains_like_keras_fit(data_dir):
+    kwargs = dict(data_dir=data_dir, epochs=2, batch_size=16, limit=48, verbose=0, out_dir=None, seed=1,
+                  validation_split=0.25)
+    fit = zoo.train("resnet_tiny", "fast", loop="keras", **kwargs)
+    device = zoo.train("resnet_tiny", "fast", loop="device", **kwargs)
+    assert (fit["loop"], device["loop"]) == ("keras", "device")
+    assert set(device["history"]) == set(fit["history"]) >= {"loss", "top1", "val_top1", "val_loss"}
+    assert device["epochs"] == fit["epochs"] == 2 and device["compile_seconds"] > 0
+    # the same shuffles, augmentation draws and Keras train step: equal up to float reassociation
+    np.testing.assert_allclose(device["history"]["loss"], fit["history"]["loss"], rtol=1e-3)
+    assert device["top1"] == pytest.approx(fit["top1"], abs=0.07)
+
+
+@jax_only
+def test_device_loop_stops_a_diverging_run(data_dir):
+    result = zoo.train("resnet_tiny", "fast", data_dir=data_dir, epochs=3, batch_size=16, limit=48, verbose=0,
+                       out_dir=None, loop="device", optimizer="sgd", lr=1e38, schedule="constant", precision="float32")
+    assert result["status"] == "diverged" and result["epochs"] < 3 and "loss became" in result["error"]
+
+
+def test_loop_knob(data_dir):
+    with pytest.raises(ZooError, match="recipe loop must be one of auto, keras, device, got 'scan'"):
+        get_recipe("fast", loop="scan")
+    if keras.backend.backend() != "jax":
+        with pytest.raises(ZooError, match='loop "device" needs the JAX backend'):
+            zoo.train("resnet_tiny", "fast", data_dir=data_dir, epochs=1, limit=16, verbose=0, out_dir=None,
+                      loop="device")
+    on_accelerator = keras.backend.backend() == "jax" and zoo.training.has_accelerator()
+    assert zoo.training.resolve_loop("auto") == ("device" if on_accelerator else "keras")
+
+
 @pytest.mark.slow
 def test_digits_reaches_95_percent_on_cpu():
     result = zoo.train("resnet_tiny", "mnist_functional", dataset="digits", epochs=15, validation_split=0.0,

@@ -44,7 +44,7 @@ RESULT_KEYS = ("dataset_source", "epochs", "epochs_planned", "batch_size", "prec
                "test_images", "params", "params_total", "macs_per_image", "top1", "top5", "test_loss",
                "best_val_top1", "best_val_epoch", "compile_seconds", "first_epoch_seconds", "train_seconds",
                "seconds_per_epoch", "train_images_per_second", "inference_images_per_second", "status", "error",
-               "started", "finished")
+               "started", "finished", "loop", "jit_compile", "target_top1", "epochs_to_target", "seconds_to_target")
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -73,7 +73,8 @@ def result_columns(result: dict) -> dict:
 
 def _train_kwargs(run: PlannedRun, data_dir, verbose: int) -> dict:
     return dict(data_dir=data_dir, limit=run.limit, out_dir=None, verbose=verbose, measure_inference=True,
-                inference_batch=run.inference_batch, dataset=run.dataset, seed=run.seed, **run.overrides)
+                inference_batch=run.inference_batch, target_top1=run.target_top1, dataset=run.dataset, seed=run.seed,
+                **run.overrides)
 
 
 def run_one(run: PlannedRun, *, sweep: str, out: Path, data_dir=None, verbose: int = 1,

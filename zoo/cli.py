@@ -111,7 +111,7 @@ def cmd_recipes(args) -> int:
 
     rows = [{"name": r.name, "dataset": r.dataset, "epochs": r.epochs, "batch": r.batch_size,
              "optimizer": f"{r.optimizer} {r.lr:g}" + (" nesterov" if r.nesterov else ""),
-             "schedule": r.schedule, "preprocessing": r.preprocessing, "precision": r.precision,
+             "schedule": r.schedule, "preprocessing": r.preprocessing, "precision": r.precision, "loop": r.loop,
              "source": r.source} for r in RECIPES.values()]
     print(format_table(rows, [(k, k) for k in rows[0]]))
     return 0
@@ -122,11 +122,12 @@ def cmd_train(args) -> int:
 
     target = _spec_from_args(args)
     knobs = dict(args.knob or [])
-    for key in ("dataset", "epochs", "batch_size", "lr", "precision", "seed"):
+    for key in ("dataset", "epochs", "batch_size", "lr", "precision", "seed", "loop"):
         if getattr(args, key) is not None:
             knobs[key] = getattr(args, key)
     result = train(target, args.recipe, data_dir=args.data_dir, limit=args.limit, out_dir=args.out_dir,
-                   verbose=0 if args.quiet else 1, **knobs)
+                   verbose=0 if args.quiet else 1, track_test=args.track_test, target_top1=args.target_top1,
+                   **knobs)
     shown = {k: v for k, v in result.items() if k not in ("history", "spec", "recipe_knobs", "epoch_seconds")}
     print(json.dumps(shown, indent=2))
     return 0 if result["status"] == "ok" else 1
@@ -291,6 +292,14 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float)
     p.add_argument("--precision", choices=["float32", "mixed_bfloat16", "mixed_float16", "auto"])
     p.add_argument("--seed", type=int)
+    p.add_argument("--loop", choices=["auto", "keras", "device"],
+                   help="training loop: device (JAX: data on the device, one compiled call per epoch), keras (fit); "
+                        "default auto: device on JAX with a GPU/TPU")
+    p.add_argument("--track-test", action="store_true",
+                   help="evaluate the test split after every epoch (not timed; history test_top1/test_loss)")
+    p.add_argument("--target-top1", type=float, metavar="FRACTION",
+                   help="time-to-accuracy: report epochs_to_target and seconds_to_target for this test top-1 "
+                        "(e.g. 0.94; implies --track-test)")
     p.add_argument("--knob", type=_override, action="append", metavar="KNOB=VALUE",
                    help="override any recipe knob, e.g. --knob label_smoothing=0.1 --knob flip=true")
     p.add_argument("--limit", type=int, metavar="N", help="use at most N train and N test images")

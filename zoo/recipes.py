@@ -19,6 +19,7 @@ from zoo.errors import ZooError
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
+LOOPS = ("auto", "keras", "device")
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Recipe:
     """Every training knob. `precision="auto"` means bf16 mixed precision on a GPU/TPU, float32 otherwise;
     `jit_compile="auto"` means XLA on a GPU/TPU and, on a CPU, TensorFlow's oneDNN kernels (measured on a
     2-core CPU, ResNet-18 at 32x32: 171 train images/s without XLA, 12 with it; JAX always compiles with XLA).
+    `loop="auto"` means the device loop (`zoo.device_loop`) on JAX with an accelerator, Keras' `fit` otherwise.
     """
 
     name: str
@@ -48,6 +50,7 @@ class Recipe:
     pad_to: int | None = None
     precision: str = "float32"
     jit_compile: bool | str = "auto"  # "auto": XLA on a GPU/TPU; on CPU TensorFlow's own kernels (XLA-CPU is ~14x slower)
+    loop: str = "auto"             # "device": JAX, data on the device, one compiled call per epoch; "keras": fit
     seed: int = 0
     source: str = dataclasses.field(default="", compare=False)
 
@@ -72,7 +75,7 @@ class Recipe:
         if self.lr == 0:
             fail("lr", "must be > 0")
         for field, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("preprocessing", MODES),
-                               ("precision", PRECISIONS)):
+                               ("precision", PRECISIONS), ("loop", LOOPS)):
             if getattr(self, field) not in choices:
                 fail(field, f"must be one of {', '.join(choices)}")
         for field in ("nesterov", "flip"):

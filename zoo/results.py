@@ -63,6 +63,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("epochs_planned", "Int64", "epochs the recipe asked for"),
     Column("batch_size", "Int64", "batch size actually used (halved after an out-of-memory retry)"),
     Column("precision", "string", "Keras dtype policy: float32, mixed_bfloat16 or mixed_float16"),
+    Column("loop", "string", "training loop: `device` (JAX: the training set on the device, one compiled call per "
+                             "epoch) or `keras` (Keras' fit, batches copied from host memory)"),
+    Column("jit_compile", "boolean", "whether the train step was compiled with XLA"),
     Column("train_images", "Int64", "training images per epoch (after any limit and validation split)"),
     Column("test_images", "Int64", "test images evaluated"),
     # where it ran
@@ -84,11 +87,16 @@ COLUMNS: tuple[Column, ...] = (
     Column("test_loss", "Float64", "test-split loss (with the recipe's label smoothing)"),
     Column("best_val_top1", "Float64", "best validation top-1 over the epochs (recipes with a validation split)"),
     Column("best_val_epoch", "Int64", "epoch (1-based) of best_val_top1"),
+    Column("target_top1", "Float64", "time-to-accuracy target (test top-1, 0..1) when the sweep sets one; the test "
+                                     "split is then evaluated after every epoch, untimed, and never steers training"),
+    Column("epochs_to_target", "Int64", "first epoch whose test top-1 reached target_top1 (empty: never)"),
     # time
     Column("compile_seconds", "Float64", "tracing + compilation of the train step, on a throw-away warm-up step "
                                          "whose effects are undone; not part of train_seconds"),
     Column("first_epoch_seconds", "Float64", "the first epoch alone (it carries leftover warm-up effects)"),
     Column("train_seconds", "Float64", "wall time of all training epochs, excluding compilation and validation"),
+    Column("seconds_to_target", "Float64", "train_seconds of the epochs up to epochs_to_target: time to accuracy, "
+                                           "compilation and evaluation excluded (empty: target not reached)"),
     Column("seconds_per_epoch", "Float64", "median epoch time, first epoch excluded when there are two or more"),
     Column("train_images_per_second", "Float64", "training images per second over the epochs after the first"),
     Column("inference_images_per_second", "Float64", "inference images per second on one fixed batch after a "
@@ -125,6 +133,9 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
     for column in COLUMNS:
         if column.name not in frame:
             frame[column.name] = pd.NA
+        if column.dtype == "boolean" and frame[column.name].dtype != "boolean":  # CSV text, object columns
+            frame[column.name] = frame[column.name].map(
+                lambda v: {"true": True, "false": False}.get(str(v).lower(), v if isinstance(v, bool) else pd.NA))
         frame[column.name] = frame[column.name].astype(column.dtype)
     extra = [c for c in frame.columns if c not in DTYPES]
     return frame[list(COLUMN_NAMES) + extra].reset_index(drop=True)
@@ -238,6 +249,38 @@ def read_history(folder: str | os.PathLike, row) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def time_to_accuracy(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per (variant, data, recipe, overrides, target) with a time-to-accuracy target: seeds run,
+    seeds that reached it, and medians of the seconds and epochs to it and of the final top-1.
+
+    >>> rows = [{"run_id": str(s), "variant": "v", "recipe": "fast", "seed": s, "target_top1": 0.9,
+    ...          "seconds_to_target": t, "epochs_to_target": e, "top1": 0.91, "status": "ok"}
+    ...         for s, t, e in ((0, 10.0, 5), (1, 12.0, 6), (2, None, None))]
+    >>> time_to_accuracy(conform(pd.DataFrame(rows)))[["variant", "seeds", "reached", "median s"]].values.tolist()
+    [['v', 3, 2, 12.0]]
+    """
+    import numpy as np
+
+    runs = table[table["target_top1"].notna()]
+    if not len(runs):
+        return pd.DataFrame()
+    keys = ["variant", "dataset_source", "recipe", "overrides", "target_top1"]
+    out = []
+    for key, group in runs.groupby(keys, dropna=False, sort=False):
+        ok = group["status"].eq("ok")
+        seconds = group["seconds_to_target"].astype("float64").where(ok).fillna(np.inf)
+        epochs = group["epochs_to_target"].astype("float64").where(ok).fillna(np.inf)
+        median_s, median_epochs = float(np.median(seconds)), float(np.median(epochs))
+        values = dict(zip(keys, key))
+        out.append({"variant": values["variant"], "data": values["dataset_source"], "recipe": values["recipe"],
+                    "overrides": values["overrides"], "target %": f"{100 * values['target_top1']:.2f}",
+                    "seeds": len(group), "reached": int(group["seconds_to_target"].notna().sum()),
+                    "median s": round(median_s, 1) if np.isfinite(median_s) else None,
+                    "median epochs": median_epochs if np.isfinite(median_epochs) else None,
+                    "median top-1 %": round(100 * float(group["top1"].astype("float64").median()), 2)})
+    return pd.DataFrame(out)
+
+
 # -- the Markdown summary ---------------------------------------------------------------------------
 
 SUMMARY = (("variant", "variant"), ("dataset_source", "data"), ("recipe", "recipe"), ("seed", "seed"),
@@ -279,6 +322,11 @@ def summary_markdown(table: pd.DataFrame, *, title: str | None = None) -> str:
     columns = list(SUMMARY) + [(key, key) for key in SHARED if key not in dict(shared)]
     rows = [{key: summary_cell(key, row[key]) for key, _ in columns} for _, row in table.iterrows()]
     lines.append(format_table(rows, columns))
+    targets = time_to_accuracy(table)
+    if len(targets):
+        lines += ["", "Time to accuracy (medians over seeds; a seed that never reached the target counts as "
+                      "infinitely slow, so the median is empty when half or more missed):", ""]
+        lines.append(format_table(targets.to_dict("records"), [(c, c) for c in targets.columns]))
     problems = table[table["status"] != "ok"]
     if len(problems):
         lines += ["", "Runs that did not finish ok:", ""]

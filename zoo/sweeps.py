@@ -8,6 +8,7 @@ A sweep file (the built-in ones are in `benchmarks/sweeps/`)::
     seeds = [0]
     limit = 1000               # at most this many train and test images (omit: the whole dataset)
     inference_batch = 64       # batch of the inference-speed timing
+    target_top1 = 0.94         # time to accuracy: test top-1 after every epoch (untimed), seconds to reach it
     overrides = { epochs = 1 } # recipe knobs, merged under each group's own overrides
 
     [[group]]
@@ -45,7 +46,7 @@ try:
 except ImportError:  # Python 3.10
     import tomli as tomllib
 
-GROUP_KEYS = ("variants", "recipes", "datasets", "seeds", "limit", "inference_batch", "overrides")
+GROUP_KEYS = ("variants", "recipes", "datasets", "seeds", "limit", "inference_batch", "target_top1", "overrides")
 TOP_KEYS = ("description", "defaults", "group")
 
 
@@ -60,17 +61,22 @@ class PlannedRun:
     overrides: dict = field(default_factory=dict)
     limit: int | None = None
     inference_batch: int = 256
+    target_top1: float | None = None
 
     @property
     def run_id(self) -> str:
-        key = json.dumps([self.variant, self.dataset, self.recipe, self.seed, self.overrides, self.limit],
-                         sort_keys=True)
+        key = [self.variant, self.dataset, self.recipe, self.seed, self.overrides, self.limit]
+        if self.target_top1 is not None:  # runs without a target keep the ids they always had
+            key.append(self.target_top1)
+        key = json.dumps(key, sort_keys=True)
         return hashlib.sha1(key.encode()).hexdigest()[:12]
 
     @property
     def label(self) -> str:
         knobs = " ".join(f"{k}={v}" for k, v in self.overrides.items())
-        return f"{self.variant} · {self.dataset} · {self.recipe} · seed {self.seed}" + (f" · {knobs}" if knobs else "")
+        target = f" · target top-1 {self.target_top1:.2%}" if self.target_top1 is not None else ""
+        return (f"{self.variant} · {self.dataset} · {self.recipe} · seed {self.seed}" + (f" · {knobs}" if knobs else "")
+                + target)
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,10 @@ def parse_sweep(text: str, *, name: str, extra_overrides: dict | None = None) ->
         seeds = _as_list(merged.get("seeds", [0]), "seeds", where)
         limit = _int_or_none(merged.get("limit"), "limit", where)
         inference_batch = _int_or_none(merged.get("inference_batch", 256), "inference_batch", where)
+        target = merged.get("target_top1")
+        if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float))
+                                   or not 0 <= target <= 1):
+            raise ZooError(f"{where}: target_top1 must be a test top-1 fraction in [0, 1], got {target!r}")
         for recipe_name in recipes:
             recipe = get_recipe(recipe_name, **overrides)  # validates the recipe name and every knob now
             datasets = _as_list(merged.get("datasets", [recipe.dataset]), "datasets", where)
@@ -148,7 +158,8 @@ def parse_sweep(text: str, *, name: str, extra_overrides: dict | None = None) ->
                     raise ZooError(f"{where}: seeds must be integers >= 0, got {seed!r}")
                 runs.append(PlannedRun(variant=variant, recipe=recipe_name, dataset=dataset, seed=seed,
                                        overrides=dict(sorted(overrides.items())), limit=limit,
-                                       inference_batch=inference_batch))
+                                       inference_batch=inference_batch,
+                                       target_top1=None if target is None else float(target)))
     seen: dict[str, PlannedRun] = {}
     for run in runs:
         seen.setdefault(run.run_id, run)  # a run listed twice runs once
