@@ -91,8 +91,10 @@ COLUMNS: tuple[Column, ...] = (
                                      "split is then evaluated after every epoch, untimed, and never steers training"),
     Column("epochs_to_target", "Int64", "first epoch whose test top-1 reached target_top1 (empty: never)"),
     # time
-    Column("compile_seconds", "Float64", "tracing + compilation of the train step, on a throw-away warm-up step "
-                                         "whose effects are undone; not part of train_seconds"),
+    Column("compile_seconds", "Float64", "tracing + compilation of the train step (keras loop: on a throw-away "
+                                         "warm-up step whose effects are undone; device loop: compiled ahead of "
+                                         "time, no step run); not part of train_seconds. On JAX a program found "
+                                         "in the compilation cache (ZOO_CACHE_DIR/jax) loads in a fraction of it"),
     Column("first_epoch_seconds", "Float64", "the first epoch alone (it carries leftover warm-up effects)"),
     Column("train_seconds", "Float64", "wall time of all training epochs, excluding compilation and validation"),
     Column("seconds_to_target", "Float64", "train_seconds of the epochs up to epochs_to_target: time to accuracy, "

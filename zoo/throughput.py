@@ -21,6 +21,7 @@ import time
 import keras
 import numpy as np
 
+from zoo import device_loop
 from zoo.environment import device_name, environment
 
 # Dense (no sparsity) tensor-core peaks in TFLOP/s from NVIDIA's data sheets; float32 means TF32 tensor cores.
@@ -75,10 +76,12 @@ def _error(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"[:300]
 
 
-def _measured(framework, model, mode, step, *, steps, warmup, sync=None, **row_args) -> dict:
-    """One timed row; an exception (out of memory at this batch, an unsupported precision...) is a failed row."""
+def _measured(framework, model, mode, step, *, steps, warmup, sync=None, calls=None, **row_args) -> dict:
+    """One timed row of `steps` steps made by `calls` calls of `step` (default: one step per call) after
+    `warmup` untimed calls; an exception (out of memory at this batch, an unsupported precision...) is a
+    failed row."""
     try:
-        seconds = _timed(step, steps=steps, warmup=warmup, sync=sync)
+        seconds = _timed(step, steps=calls or steps, warmup=warmup, sync=sync)
     except Exception as exc:
         return _row(framework, model, mode, error=_error(exc), **row_args)
     return _row(framework, model, mode, seconds=seconds, steps=steps, **row_args)
@@ -86,7 +89,9 @@ def _measured(framework, model, mode, step, *, steps, warmup, sync=None, **row_a
 
 def measure_zoo(variant: str, *, input_size: int = 224, batch_size: int = 256, precision: str = "mixed_bfloat16",
                 steps: int = 20, warmup: int = 3, num_classes: int = 1000) -> list[dict]:
-    """Train-step and inference throughput of a zoo variant (Keras, current backend)."""
+    """Train-step and inference throughput of a zoo variant (Keras, current backend). Train rows: on JAX
+    the device loop (`loop="device"`: `steps` steps in one compiled call, as `zoo train` runs on a GPU),
+    and everywhere `train_on_batch` (`loop="keras"`: Keras' per-call overhead, synchronized every step)."""
     from zoo.builder import build
     from zoo.macs import count_macs
     from zoo.registry import resolve_spec
@@ -106,9 +111,26 @@ def measure_zoo(variant: str, *, input_size: int = 224, batch_size: int = 256, p
     y = keras.ops.one_hot(keras.random.randint((batch_size,), 0, num_classes, seed=1), num_classes)
     common = dict(steps=steps, warmup=warmup, input_size=input_size, batch_size=batch_size, precision=precision,
                   macs=count_macs(model))
+    rows = []
+    if device_loop.available():
+        rows.append(_device_loop_row(model, variant, x, y, **common))
     # Each step brings its loss / predictions to the host, so it has finished on the device when timed.
-    return [_measured("zoo", variant, "train", lambda: float(model.train_on_batch(x, y)), **common),
-            _measured("zoo", variant, "inference", lambda: np.asarray(model.predict_on_batch(x)), **common)]
+    rows.append(_measured("zoo", variant, "train", lambda: float(model.train_on_batch(x, y)),
+                          extra={"loop": "keras"}, **common))
+    rows.append(_measured("zoo", variant, "inference", lambda: np.asarray(model.predict_on_batch(x)), **common))
+    return rows
+
+
+def _device_loop_row(model, variant, x, y, *, steps, warmup, **row_args) -> dict:
+    """The train step as `zoo.train` runs it on JAX with an accelerator: `steps` steps in one compiled call
+    over a device-resident batch (one untimed warm-up call; compilation happens before it, ahead of time)."""
+    try:
+        trainer = device_loop.DeviceEpochs(model, x, y, batch_size=row_args["batch_size"], steps=steps)
+    except Exception as exc:
+        return _row("zoo", variant, "train", error=_error(exc), extra={"loop": "device"}, **row_args)
+    order = np.tile(np.arange(row_args["batch_size"]), (steps, 1))
+    return _measured("zoo", variant, "train", lambda: trainer.run(order), steps=steps, calls=1, warmup=1,
+                     extra={"loop": "device", "compile_seconds": trainer.compile_seconds}, **row_args)
 
 
 def timm_available() -> bool:
@@ -188,7 +210,12 @@ def throughput_table(variants, *, input_size=224, batch_size=256, precision="mix
     env = environment()
     for key, value in env.items():
         table[key] = value
-    zoo_speed = {(r["model"], r["mode"]): r.get("images_per_second") for r in rows if r["framework"] == "zoo"}
+    # the ratio uses the loop `zoo train` itself picks here (device loop on JAX with an accelerator)
+    from zoo.training import resolve_loop
+
+    loop = resolve_loop("auto")
+    zoo_speed = {(r["model"], r["mode"]): r.get("images_per_second") for r in rows
+                 if r["framework"] == "zoo" and r.get("loop", loop) == loop}
     table["zoo_ratio"] = [
         (zoo_speed.get((m, mode)) / s) if f != "zoo" and s and zoo_speed.get((m, mode)) else None
         for f, m, mode, s in zip(table["framework"], table["model"], table["mode"],
@@ -196,7 +223,8 @@ def throughput_table(variants, *, input_size=224, batch_size=256, precision="mix
     return table
 
 
-MARKDOWN_COLUMNS = (("framework", "framework"), ("model", "model"), ("mode", "mode"), ("input_size", "input"),
+MARKDOWN_COLUMNS = (("framework", "framework"), ("model", "model"), ("mode", "mode"), ("loop", "loop"),
+                    ("input_size", "input"),
                     ("batch_size", "batch"), ("precision", "precision"), ("images_per_second", "images/s"),
                     ("step_ms", "ms/step"), ("tflops", "TFLOP/s"), ("mfu", "MFU %"), ("zoo_ratio", "zoo / this"),
                     ("status", "status"))

@@ -14,6 +14,7 @@ optimizer state are restored afterwards), so `train_seconds` covers only real tr
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -90,6 +91,26 @@ def resolve_jit_compile(jit_compile: bool | str) -> bool:
         return bool(jit_compile)
     backend = keras.backend.backend()
     return backend == "jax" or (backend == "tensorflow" and has_accelerator())
+
+
+def enable_compilation_cache() -> str | None:
+    """On JAX, keep compiled programs on disk in `ZOO_CACHE_DIR/jax` (default ~/.cache/zoo/jax) unless a
+    cache is configured already or `ZOO_JAX_CACHE=0`; return the folder in use. Runs that differ only in
+    their seed compile the same program, so seeds after the first load it instead of compiling (resnet_tiny
+    on a 2-core CPU: 2.8 s -> 0.45 s; a ResNet-18 train step on a GPU takes tens of seconds to compile)."""
+    if keras.backend.backend() != "jax" or os.environ.get("ZOO_JAX_CACHE", "1") == "0":
+        return None
+    import jax
+
+    configured = jax.config.jax_compilation_cache_dir or os.environ.get("JAX_COMPILATION_CACHE_DIR")
+    if configured:
+        return configured
+    from zoo.data.datasets import cache_dir
+
+    folder = cache_dir() / "jax"
+    folder.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    return str(folder)
 
 
 def resolve_loop(loop: str) -> str:
@@ -297,6 +318,7 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
     it never changes the training.
     """
     recipe = get_recipe(recipe, **overrides) if isinstance(recipe, str) else recipe.with_overrides(**overrides)
+    enable_compilation_cache()
     keras.utils.set_random_seed(recipe.seed)
     rng = np.random.default_rng(recipe.seed)
     train_set = load_dataset(recipe.dataset, data_dir=data_dir, split="train", pad_to=recipe.pad_to)
