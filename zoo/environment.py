@@ -13,6 +13,7 @@ from `sys.modules`, so asking costs nothing and never pulls in a second framewor
 from __future__ import annotations
 
 import functools
+import os
 import platform
 import socket
 import subprocess
@@ -68,7 +69,10 @@ def device_name() -> str:
 
 @functools.lru_cache(maxsize=None)
 def git_sha(where: str | None = None) -> str:
-    """The commit of the checkout `zoo` runs from (or `where`), `+dirty` when it has local changes; '' outside git."""
+    """The commit of the checkout `zoo` runs from (or `where`), `+dirty` when it has local changes; '' outside git.
+    `ZOO_GIT_SHA` overrides it, for a copy of the tree without its .git (a GPU machine's working copy)."""
+    if os.environ.get("ZOO_GIT_SHA"):
+        return os.environ["ZOO_GIT_SHA"]
     cwd = where or str(Path(__file__).resolve().parent)
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
