@@ -56,7 +56,12 @@ def test_builtin_sweeps_parse_and_plan():
     assert {(r.variant, r.recipe) for r in articles.runs} >= {("resnet18_cifar10_d2l", "d2l_cifar10"),
                                                                ("resnet18_mnist_functional", "mnist_functional"),
                                                                ("resnet18_cifar10_d2l", "fast")}
-    assert all(r.overrides == {} and r.limit is None for r in articles.runs)
+    assert all(r.limit is None for r in articles.runs)
+    assert {json.dumps(r.overrides) for r in articles.runs} == {"{}", '{"flip": false, "pad_to": 32}'}
+    tta = load_sweep("time-to-accuracy")
+    assert {(r.variant, r.target_top1) for r in tta.runs} == {
+        ("resnet18_cifar10_d2l", 0.8123), ("resnet18_mnist_functional", 0.99), ("resnet18_cifar", 0.94)}
+    assert all(r.recipe == "fast" for r in tta.runs) and len(tta.runs) == 19
     import zoo
 
     assert sorted(r.variant for r in load_sweep("all-variants").runs) == sorted(zoo.list_variants())
