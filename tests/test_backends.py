@@ -15,7 +15,8 @@ import pytest
 HERE = Path(__file__).parent
 PORTABLE = ["test_build.py", "test_roundtrip.py", "test_macs.py", "test_train.py", "test_tuning.py",
             "test_throughput.py"]
-SKIP_ON_OTHER_BACKENDS = "not distributed and not bayesian_and_hyperband"  # multi-process / slower searches: TF only
+# multi-process / slower searches, and backend-independent bookkeeping: TF only
+SKIP_ON_OTHER_BACKENDS = "not distributed and not bayesian_and_hyperband and not time_to_target"
 BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax"}
 
 

@@ -141,6 +141,35 @@ def test_device_loop_trains_like_keras_fit(data_dir):
 
 
 @jax_only
+def test_device_loop_keeps_data_on_the_device_only_when_it_fits(monkeypatch):
+    from zoo import device_loop
+
+    assert device_loop.fits(2**20) and not device_loop.fits(2**40)
+    monkeypatch.setattr(zoo.training, "has_accelerator", lambda: True)
+    assert zoo.training.resolve_loop("auto", data_bytes=2**20) == "device"
+    assert zoo.training.resolve_loop("auto", data_bytes=2**40) == "keras"  # e.g. a large image folder
+
+
+@jax_only
+def test_device_epochs_on_a_small_model():
+    from zoo.device_loop import DeviceEpochs
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2, name="fc")(inputs))
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse", metrics=["mae"])
+    x = np.random.default_rng(0).normal(size=(12, 4)).astype("float32")
+    y = np.zeros((12, 2), "float32")
+    epochs = DeviceEpochs(model, x, y, batch_size=4)
+    assert epochs.steps == 3 and epochs.compile_seconds > 0
+    with pytest.raises(ValueError, match=r"order must have shape \(3, 4\)"):
+        epochs.run(np.arange(8).reshape(2, 4))
+    first = epochs.run(np.arange(12).reshape(3, 4))
+    second = epochs.run(np.arange(12).reshape(3, 4))
+    assert set(first) == {"loss", "mae"} and second["loss"] < first["loss"]  # weights were written back
+    assert model.evaluate(x, y, verbose=0, return_dict=True)["loss"] < first["loss"]
+
+
+@jax_only
 def test_device_loop_stops_a_diverging_run(data_dir):
     result = zoo.train("resnet_tiny", "fast", data_dir=data_dir, epochs=3, batch_size=16, limit=48, verbose=0,
                        out_dir=None, loop="device", optimizer="sgd", lr=1e38, schedule="constant", precision="float32")

@@ -30,6 +30,18 @@ def available() -> bool:
     return keras.backend.backend() == "jax"
 
 
+def fits(nbytes: int, *, share: float = 0.25) -> bool:
+    """Whether `nbytes` of training data may live on the device: at most `share` of its memory (the rest is
+    for weights, activations and XLA's workspace), or 4 GiB where the device does not report its memory."""
+    import jax
+
+    try:
+        limit = (jax.devices()[0].memory_stats() or {}).get("bytes_limit")
+    except Exception:  # some platforms do not implement memory_stats
+        limit = None
+    return nbytes <= (share * limit if limit else 4 * 2**30)
+
+
 class DeviceEpochs:
     """One compiled call trains `order.shape[0]` steps; `order[i]` holds the row indices of batch i.
 
@@ -49,12 +61,12 @@ class DeviceEpochs:
             raise RuntimeError(f"the device loop needs the JAX backend, not {keras.backend.backend()}")
         self.model = model
         self.batch_size = batch_size
+        self.examples = len(y)
         self.steps = steps if steps is not None else len(y) // batch_size
         if self.steps < 1:
             raise ValueError(f"{len(y)} examples make no full batch of {batch_size}")
         start = time.perf_counter()
-        model._symbolic_build(data_batch=(x[:batch_size], y[:batch_size]))  # metrics / loss state, as fit does
-        model.optimizer.build(model.trainable_variables)
+        _build_state(model, x[:batch_size], y[:batch_size])
         self._x = jax.device_put(np.asarray(x))
         self._y = jax.device_put(np.asarray(y))
 
@@ -90,3 +102,10 @@ class DeviceEpochs:
             for variable, value in zip(group, values):
                 variable.assign(value)
         return {name: float(value) for name, value in logs.items()}
+
+
+def _build_state(model: keras.Model, x, y) -> None:
+    """Create the metrics', loss tracker's and optimizer's variables before tracing, as `fit` does first
+    (Keras' `_symbolic_build`, in every Keras 3 trainer, traces the model symbolically without running it)."""
+    model._symbolic_build(data_batch=(x, y))
+    model.optimizer.build(model.trainable_variables)

@@ -113,14 +113,16 @@ def enable_compilation_cache() -> str | None:
     return str(folder)
 
 
-def resolve_loop(loop: str) -> str:
-    """`"auto"`: the device loop on JAX with an accelerator, Keras' fit otherwise. Not on a CPU: XLA:CPU runs
-    convolutions inside a loop body (`lax.scan`) on a slow path, measured 40x slower per step than the same
-    step compiled alone on a 2-core CPU (resnet_tiny on digits: 11.7 s per epoch against fit's 0.78 s)."""
+def resolve_loop(loop: str, data_bytes: int = 0) -> str:
+    """`"auto"`: the device loop on JAX with an accelerator when the training data (`data_bytes`) takes at
+    most a quarter of its memory, Keras' fit otherwise. Not on a CPU: XLA:CPU runs convolutions inside a
+    loop body (`lax.scan`) on a slow path, measured 40x slower per step than the same step compiled alone
+    on a 2-core CPU (resnet_tiny on digits: 11.7 s per epoch against fit's 0.78 s)."""
     from zoo import device_loop
 
     if loop == "auto":
-        return "device" if device_loop.available() and has_accelerator() else "keras"
+        usable = device_loop.available() and has_accelerator() and device_loop.fits(data_bytes)
+        return "device" if usable else "keras"
     if loop == "device" and not device_loop.available():
         raise ZooError(f'recipe loop "device" needs the JAX backend; this process runs {keras.backend.backend()} '
                        '(set KERAS_BACKEND=jax, or loop="keras")')
@@ -247,8 +249,7 @@ def _fit_on_device(trainer, *, epochs, validation, rng, verbose, after_epoch, ba
     history: dict[str, list[float]] = {}
     seconds: list[float] = []
     bar = keras.utils.Progbar(epochs, verbose=verbose, unit_name="epoch")
-    n = len(trainer._y)
-    for epoch, order in enumerate(_epoch_orders(n, batch_size, epochs, rng)):
+    for epoch, order in enumerate(_epoch_orders(trainer.examples, batch_size, epochs, rng)):
         start = time.perf_counter()
         logs = trainer.run(order.reshape(trainer.steps, batch_size))  # returns floats: the device is done
         seconds.append(time.perf_counter() - start)
@@ -364,7 +365,7 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
                                                             label_smoothing=recipe.label_smoothing),
                   metrics=metrics, jit_compile=jit_compile)
     y_train_hot = _one_hot(y_train, num_classes)
-    loop = resolve_loop(recipe.loop)
+    loop = resolve_loop(recipe.loop, data_bytes=x_train.nbytes + y_train_hot.nbytes)
     if loop == "device":
         from zoo.device_loop import DeviceEpochs
 
