@@ -77,6 +77,20 @@ def test_run_ids_are_stable_and_depend_on_every_knob():
     assert len(twice.runs) == 1
 
 
+def test_grid_and_max_epochs():
+    grid = parse_sweep(sweep_text(DIGITS + "\ngrid = { epochs = [2, 3], lr = [0.1, 0.01] }"), name="g")
+    assert sorted((r.overrides["epochs"], r.overrides["lr"]) for r in grid.runs) == [
+        (2, 0.01), (2, 0.1), (3, 0.01), (3, 0.1)]
+    assert all(r.overrides["batch_size"] == 32 for r in grid.runs)  # the defaults' overrides stay under the grid
+    same = parse_sweep(sweep_text(DIGITS + "\noverrides = { epochs = 2, lr = 0.1 }"), name="s").runs[0]
+    assert same.run_id in {r.run_id for r in grid.runs}  # a grid point is the run its overrides define
+    capped = parse_sweep(sweep_text(DIGITS + "\ngrid = { epochs = [2, 30] }"), name="c", max_epochs=5)
+    assert sorted(r.overrides["epochs"] for r in capped.runs) == [2, 5]
+    articles = load_sweep("articles", max_epochs=8)
+    epochs = {(r.recipe, r.overrides.get("epochs")) for r in articles.runs}
+    assert ("mnist_functional", None) in epochs and ("d2l_cifar10", 8) in epochs  # 5 epochs stay, 100 -> 8
+
+
 @pytest.mark.parametrize("text, message", [
     ("[[group]]\nvariants = ['resnet18_cifra']\nrecipes = ['fast']", "did you mean resnet18_cifar"),
     ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fastest']", "unknown recipe 'fastest'"),
@@ -91,6 +105,11 @@ def test_run_ids_are_stable_and_depend_on_every_knob():
     ("description = 'x'", "no \\[\\[group\\]\\] tables"),
     ("[[groups]]\nvariants = ['resnet20']", "unknown top-level key\\(s\\) groups"),
     ("[[group]\n", "not valid TOML"),
+    ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\ngrid = { epochs = 3 }", "grid epochs must be a "
+     "non-empty list of values, got 3"),
+    ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\ngrid = [1]", "grid must be a table"),
+    ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\ngrid = { epoch = [3] }", "did you mean epochs"),
+    ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\ngrid = { seed = [1, 2] }", "not the seed knob"),
     ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\ntarget_top1 = 94", "target_top1 must be a test top-1 "
      "fraction in \\[0, 1\\], got 94"),
 ])

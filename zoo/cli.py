@@ -143,7 +143,7 @@ def cmd_bench(args) -> int:
         return 0
     if not args.sweep:
         raise ZooError("give a sweep name (`zoo bench --list`) or a .toml file")
-    sweep = load_sweep(args.sweep, extra_overrides=dict(args.knob or []))
+    sweep = load_sweep(args.sweep, extra_overrides=dict(args.knob or []), max_epochs=args.max_epochs)
     if args.variants:
         from fnmatch import fnmatchcase
 
@@ -316,6 +316,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", metavar="DIR", help="where the dataset files are (else ZOO_DATA_DIR)")
     p.add_argument("--knob", type=_override, action="append", metavar="KNOB=VALUE",
                    help="override a recipe knob in every run, e.g. --knob epochs=2 (changes the run ids)")
+    p.add_argument("--max-epochs", type=int, metavar="N",
+                   help="cap runs whose recipe asks for more than N epochs (the cap shows in their overrides)")
     p.add_argument("--variants", metavar="GLOB", help="only runs whose variant matches this glob")
     p.add_argument("--retry-failed", action="store_true", help="rerun runs whose row is not ok")
     p.add_argument("--dry-run", action="store_true", help="print the planned runs (done / to run) and stop")

@@ -12,6 +12,11 @@ A sweep file (the built-in ones are in `benchmarks/sweeps/`)::
     overrides = { epochs = 1 } # recipe knobs, merged under each group's own overrides
 
     [[group]]
+    variants = ["resnet18_cifar"]
+    recipes = ["fast"]
+    grid = { epochs = [16, 24], lr = [0.2, 0.4] }           # one run per combination (x seeds)
+
+    [[group]]
     variants = ["resnet18_cifar10_tf2", "resnet*_cifar"]   # names or globs over the registry
     recipes = ["tf2_cifar10"]
     datasets = ["cifar10"]     # omit: each recipe's own dataset
@@ -46,7 +51,8 @@ try:
 except ImportError:  # Python 3.10
     import tomli as tomllib
 
-GROUP_KEYS = ("variants", "recipes", "datasets", "seeds", "limit", "inference_batch", "target_top1", "overrides")
+GROUP_KEYS = ("variants", "recipes", "datasets", "seeds", "limit", "inference_batch", "target_top1", "overrides",
+              "grid")
 TOP_KEYS = ("description", "defaults", "group")
 
 
@@ -116,8 +122,13 @@ def _int_or_none(value, key: str, where: str) -> int | None:
     return value
 
 
-def parse_sweep(text: str, *, name: str, extra_overrides: dict | None = None) -> Sweep:
-    """Parse sweep TOML; validates every name and knob before anything runs."""
+def parse_sweep(text: str, *, name: str, extra_overrides: dict | None = None,
+                max_epochs: int | None = None) -> Sweep:
+    """Parse sweep TOML; validates every name and knob before anything runs.
+
+    `extra_overrides` (recipe knobs) apply to every run over the file's own; `max_epochs` caps runs whose
+    recipe asks for more epochs (their overrides then show the cap; shorter runs are left as they are).
+    """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -129,41 +140,64 @@ def parse_sweep(text: str, *, name: str, extra_overrides: dict | None = None) ->
     groups = data.get("group", [])
     if not groups:
         raise ZooError(f"sweep {name}: no [[group]] tables, so nothing to run")
+    max_epochs = _int_or_none(max_epochs, "max_epochs", f"sweep {name}")
     runs: list[PlannedRun] = []
     for index, group in enumerate(groups, 1):
-        where = f"sweep {name} group {index}"
-        for key in list(defaults) + list(group):
-            if key not in GROUP_KEYS:
-                raise ZooError(f"{where}: unknown key {key!r}; expected {', '.join(GROUP_KEYS)}")
-        merged = {**defaults, **group}
-        overrides = {**defaults.get("overrides", {}), **group.get("overrides", {}), **(extra_overrides or {})}
-        if "seed" in overrides:
-            raise ZooError(f"{where}: set seeds with seeds = [...], not the seed knob")
-        if "variants" not in merged or "recipes" not in merged:
-            raise ZooError(f"{where}: needs variants and recipes")
-        variants = _expand_variants(_as_list(merged["variants"], "variants", where), where)
-        recipes = _as_list(merged["recipes"], "recipes", where)
-        seeds = _as_list(merged.get("seeds", [0]), "seeds", where)
-        limit = _int_or_none(merged.get("limit"), "limit", where)
-        inference_batch = _int_or_none(merged.get("inference_batch", 256), "inference_batch", where)
-        target = merged.get("target_top1")
-        if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float))
-                                   or not 0 <= target <= 1):
-            raise ZooError(f"{where}: target_top1 must be a test top-1 fraction in [0, 1], got {target!r}")
-        for recipe_name in recipes:
-            recipe = get_recipe(recipe_name, **overrides)  # validates the recipe name and every knob now
-            datasets = _as_list(merged.get("datasets", [recipe.dataset]), "datasets", where)
-            for variant, dataset, seed in itertools.product(variants, datasets, seeds):
-                if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-                    raise ZooError(f"{where}: seeds must be integers >= 0, got {seed!r}")
-                runs.append(PlannedRun(variant=variant, recipe=recipe_name, dataset=dataset, seed=seed,
-                                       overrides=dict(sorted(overrides.items())), limit=limit,
-                                       inference_batch=inference_batch,
-                                       target_top1=None if target is None else float(target)))
+        runs += _group_runs(defaults, group, where=f"sweep {name} group {index}",
+                            extra_overrides=extra_overrides or {}, max_epochs=max_epochs)
     seen: dict[str, PlannedRun] = {}
     for run in runs:
         seen.setdefault(run.run_id, run)  # a run listed twice runs once
     return Sweep(name=name, description=data.get("description", ""), runs=tuple(seen.values()))
+
+
+def _grid(value, where: str) -> list[dict]:
+    """`grid = { epochs = [16, 24], lr = [0.2, 0.4] }` -> one overrides dict per combination."""
+    if not isinstance(value, dict) or not value:
+        raise ZooError(f"{where}: grid must be a table of knob = [values], got {value!r}")
+    for knob, values in value.items():
+        if not isinstance(values, list) or not values:
+            raise ZooError(f"{where}: grid {knob} must be a non-empty list of values, got {values!r}")
+    return [dict(zip(value, combination)) for combination in itertools.product(*value.values())]
+
+
+def _group_runs(defaults: dict, group: dict, *, where: str, extra_overrides: dict,
+                max_epochs: int | None) -> list[PlannedRun]:
+    for key in list(defaults) + list(group):
+        if key not in GROUP_KEYS:
+            raise ZooError(f"{where}: unknown key {key!r}; expected {', '.join(GROUP_KEYS)}")
+    merged = {**defaults, **group}
+    base = {**defaults.get("overrides", {}), **group.get("overrides", {})}
+    grid = _grid(merged["grid"], where) if "grid" in merged else [{}]
+    if "seed" in {**base, **extra_overrides, **grid[0]}:
+        raise ZooError(f"{where}: set seeds with seeds = [...], not the seed knob")
+    if "variants" not in merged or "recipes" not in merged:
+        raise ZooError(f"{where}: needs variants and recipes")
+    variants = _expand_variants(_as_list(merged["variants"], "variants", where), where)
+    recipes = _as_list(merged["recipes"], "recipes", where)
+    seeds = _as_list(merged.get("seeds", [0]), "seeds", where)
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ZooError(f"{where}: seeds must be integers >= 0, got {seed!r}")
+    limit = _int_or_none(merged.get("limit"), "limit", where)
+    inference_batch = _int_or_none(merged.get("inference_batch", 256), "inference_batch", where)
+    target = merged.get("target_top1")
+    if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float))
+                               or not 0 <= target <= 1):
+        raise ZooError(f"{where}: target_top1 must be a test top-1 fraction in [0, 1], got {target!r}")
+    runs = []
+    for recipe_name, point in itertools.product(recipes, grid):
+        overrides = {**base, **point, **extra_overrides}
+        recipe = get_recipe(recipe_name, **overrides)  # validates the recipe name and every knob now
+        if max_epochs is not None and recipe.epochs > max_epochs:
+            overrides["epochs"] = max_epochs
+        datasets = _as_list(merged.get("datasets", [recipe.dataset]), "datasets", where)
+        for variant, dataset, seed in itertools.product(variants, datasets, seeds):
+            runs.append(PlannedRun(variant=variant, recipe=recipe_name, dataset=dataset, seed=seed,
+                                   overrides=dict(sorted(overrides.items())), limit=limit,
+                                   inference_batch=inference_batch,
+                                   target_top1=None if target is None else float(target)))
+    return runs
 
 
 def sweep_dirs() -> list[Path]:
@@ -185,7 +219,7 @@ def builtin_sweeps() -> dict[str, Path]:
     return found
 
 
-def load_sweep(name_or_path: str, *, extra_overrides: dict | None = None) -> Sweep:
+def load_sweep(name_or_path: str, *, extra_overrides: dict | None = None, max_epochs: int | None = None) -> Sweep:
     """A sweep by built-in name (`quick`, `articles`, `all-variants`) or by TOML file path."""
     path = Path(name_or_path)
     if not (path.suffix == ".toml" and path.exists()):
@@ -198,4 +232,4 @@ def load_sweep(name_or_path: str, *, extra_overrides: dict | None = None) -> Swe
             raise ZooError(f"unknown sweep {name_or_path!r}{hint} (built-in: {', '.join(known) or 'none found'}; "
                            "or give a path to a .toml file)")
         path = known[name_or_path]
-    return parse_sweep(path.read_text(), name=path.stem, extra_overrides=extra_overrides)
+    return parse_sweep(path.read_text(), name=path.stem, extra_overrides=extra_overrides, max_epochs=max_epochs)
