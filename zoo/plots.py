@@ -124,8 +124,9 @@ def accuracy_vs_time(table: pd.DataFrame, path: Path, *, metric: str = "top1") -
     return pareto_plot({"runs": table}, path, metric=metric)
 
 
-def training_curves(history: dict, path: Path, *, title: str) -> Path | None:
-    """Loss (left) and top-1 (right) per epoch; validation curves when the run had a validation split."""
+def training_curves(history: dict, path: Path, *, title: str, target: float | None = None) -> Path | None:
+    """Loss (left) and top-1 (right) per epoch; validation curves when the run had a validation split, test
+    curves when the test split was measured every epoch, and the time-to-accuracy `target` as a line."""
     if not history.get("loss"):
         return None
     plt = _pyplot()
@@ -134,11 +135,12 @@ def training_curves(history: dict, path: Path, *, title: str) -> Path | None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6), dpi=100)
     epochs = range(1, len(history["loss"]) + 1)
     for ax, key, label in ((left, "loss", "loss"), (right, "top1", "top-1")):
-        for prefix, style in (("", "-o"), ("val_", "--s")):
+        for prefix, style, name in (("", "-o", "train"), ("val_", "--s", "validation"), ("test_", ":^", "test")):
             values = history.get(prefix + key)
             if values:
-                ax.plot(list(epochs)[: len(values)], values, style, markersize=3,
-                        label=("validation " if prefix else "train ") + label)
+                ax.plot(list(epochs)[: len(values)], values, style, markersize=3, label=f"{name} {label}")
+        if key == "top1" and target is not None:
+            ax.axhline(target, color="grey", linewidth=0.8, label=f"target {100 * target:.2f}%")
         ax.set_xlabel("epoch")
         if len(epochs) <= 20:
             ax.set_xticks(list(epochs))
@@ -157,6 +159,7 @@ def write_plots(folder: str | Path, table: pd.DataFrame) -> list[Path]:
     written = [accuracy_vs_time(table, folder / "plots" / "top1_vs_train_seconds.png")]
     for _, row in table.iterrows():
         title = f"{row['variant']} · {row['dataset_source']} · {row['recipe']} · seed {row['seed']} ({row['status']})"
+        target = None if pd.isna(row["target_top1"]) else float(row["target_top1"])
         written.append(training_curves(read_history(folder, row), folder / "plots" / "curves" / f"{row['run_id']}.png",
-                                       title=title))
+                                       title=title, target=target))
     return [p for p in written if p is not None]
