@@ -48,7 +48,7 @@ class DeviceEpochs:
     The model must be compiled (optimizer, loss, metrics). Construction builds the model's metrics and
     optimizer state, copies `x` and `y` to the device and compiles the epoch function for index arrays of
     shape `(steps, batch_size)` (`steps` defaults to `len(y) // batch_size`); `compile_seconds` is that
-    compilation alone, no step is run. `run(order)` trains, writes the new state back into the model's
+    setup (tracing, compilation, the copy to the device), no step is run. `run(order)` trains, writes the new state back into the model's
     variables (so `evaluate`, `predict` and `save` see it) and returns the epoch's logs as floats, which
     waits for the device: the call's wall time is the epoch's training time.
     """

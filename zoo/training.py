@@ -6,9 +6,10 @@
 >>> result["status"], result["dataset_source"], result["epochs"]
 ('ok', 'digits', 1)
 
-Timing is honest: the train step is compiled and warmed up first on a throw-away step (the weights and
-optimizer state are restored afterwards), so `train_seconds` covers only real training steps;
-`compile_seconds` is reported on its own, and validation time is excluded from training time.
+Timing is honest: the train step is compiled before training (Keras' fit: on a throw-away step whose
+effects on weights and optimizer state are undone; the device loop: ahead of time, no step run), so
+`train_seconds` covers only real training steps; `compile_seconds` is reported on its own, and
+validation (and any per-epoch test evaluation) is excluded from training time.
 """
 
 from __future__ import annotations
