@@ -378,10 +378,17 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
     y_test_hot = _one_hot(y_test, num_classes)
     track_test = track_test or target_top1 is not None
 
+    tested: dict = {}  # the latest test scores and after how many epochs they were taken
+
+    def evaluate_test(epochs_done: int) -> dict:
+        if tested.get("epochs") != epochs_done:
+            tested.update(epochs=epochs_done, scores=model.evaluate(x_test, y_test_hot, batch_size=recipe.batch_size,
+                                                                    verbose=0, return_dict=True))
+        return tested["scores"]
+
     def after_epoch(epoch: int, history: dict) -> None:
         if track_test:
-            scores = model.evaluate(x_test, y_test_hot, batch_size=recipe.batch_size, verbose=0, return_dict=True)
-            _record(history, {f"test_{key}": value for key, value in scores.items()})
+            _record(history, {f"test_{key}": value for key, value in evaluate_test(epoch + 1).items()})
 
     reset_peak_memory()
     started = time.time()
@@ -391,8 +398,7 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
     else:
         history, epoch_seconds = _fit_full_batches(model, x_train, y_train_hot, batch_size=batch_size, **common)
     divergence = _divergence(history)
-    scores = model.evaluate(x_test, y_test_hot, batch_size=recipe.batch_size,
-                            verbose=0, return_dict=True)
+    scores = evaluate_test(len(epoch_seconds))  # the last epoch's, when the test split was tracked
     inference = (inference_images_per_second(model, x_test, batch_size=inference_batch)
                  if measure_inference and not divergence else None)
     counts = param_counts(net)
