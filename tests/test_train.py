@@ -176,6 +176,31 @@ def test_device_loop_stops_a_diverging_run(data_dir):
     assert result["status"] == "diverged" and result["epochs"] < 3 and "loss became" in result["error"]
 
 
+def test_the_nan_stop_never_writes_training_state_from_the_callback_thread():
+    """It runs on Keras' callback thread; on JAX, `Callback.model` would write the loop's training state
+    into the variables from there, racing the next step's donation of that state."""
+
+    class Model:
+        stop_training = False
+        syncs = 0
+
+        def jax_state_sync(self):
+            self.syncs += 1
+
+    from zoo.training import _StopOnNaN
+
+    model, stop = Model(), _StopOnNaN()
+    stop.set_model(model)
+    assert stop.async_safe
+    stop.on_train_batch_end(0, {"loss": 2.3})
+    assert not model.stop_training
+    for loss in (float("nan"), float("inf")):
+        model.stop_training = False
+        stop.on_train_batch_end(1, {"loss": loss})
+        assert model.stop_training
+    assert model.syncs == 0
+
+
 def test_loop_knob(data_dir):
     with pytest.raises(ZooError, match="recipe loop must be one of auto, keras, device, got 'scan'"):
         get_recipe("fast", loop="scan")

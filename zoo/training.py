@@ -34,11 +34,24 @@ from zoo.speed import inference_images_per_second
 from zoo.summary import param_counts
 
 
-class _StopOnNaN(keras.callbacks.TerminateOnNaN):
-    """`TerminateOnNaN`, safe to run on Keras' callback thread (it only sets `model.stop_training`),
-    so that checking the loss does not wait for every step; it may stop a few steps later."""
+class _StopOnNaN(keras.callbacks.Callback):
+    """Stop training at a NaN or infinite loss, from Keras' callback thread (`async_safe`), so that checking
+    the loss does not wait for every step; it may stop a few steps later.
+
+    Not `keras.callbacks.TerminateOnNaN`: it sets `self.model.stop_training`, and on JAX reading
+    `Callback.model` writes the training state back into the model's variables. From the callback
+    thread that write races the training loop, which may by then have donated that state to the next
+    step: the variables are left holding deleted buffers ("Buffer has been deleted or donated" at the
+    next evaluate). `self._model` is the same model without that write.
+    """
 
     async_safe = True
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(loss) and not self._model.stop_training:
+            print(f"Batch {batch}: loss became {float(loss)}, stopping training")
+            self._model.stop_training = True
 
 
 class _Timer(keras.callbacks.Callback):
