@@ -13,7 +13,7 @@ import keras
 import pytest
 
 HERE = Path(__file__).parent
-PORTABLE = ["test_build.py", "test_roundtrip.py", "test_macs.py", "test_train.py", "test_tuning.py",
+PORTABLE = ["test_build.py", "test_layers.py", "test_roundtrip.py", "test_macs.py", "test_train.py", "test_tuning.py",
             "test_throughput.py"]
 # multi-process / slower searches, and backend-independent bookkeeping: TF only
 SKIP_ON_OTHER_BACKENDS = "not distributed and not bayesian_and_hyperband and not time_to_target"

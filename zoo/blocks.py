@@ -11,7 +11,7 @@ from typing import Callable, NamedTuple
 
 import keras
 
-from zoo.layers import ChannelPad
+from zoo.layers import ChannelPad, Conv2D
 from zoo.spec import BLOCK_KERNEL, ResNetSpec
 
 
@@ -28,7 +28,7 @@ def factories(spec: ResNetSpec) -> Factories:
     """Conv / BN / activation constructors carrying the spec's bias, initializer and BN settings."""
     return Factories(
         conv=functools.partial(
-            keras.layers.Conv2D,
+            Conv2D,
             padding="same",
             use_bias=spec.conv_bias,
             kernel_initializer=spec.kernel_initializer,

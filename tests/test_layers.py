@@ -1,0 +1,60 @@
+"""zoo's own layers: the matrix-product convolution gives Keras' Conv2D results and gradients.
+
+Backend-portable: test_backends.py reruns this file under the other installed backend.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from zoo.layers import MATMUL_MAX_POSITIONS, Conv2D
+
+GEOMETRIES = [  # (input size, kernel, stride, padding)
+    (1, 3, 1, "same"), (2, 3, 1, "same"), (2, 3, 2, "same"), (3, 3, 2, "same"), (4, 1, 2, "same"),
+    (4, 3, 1, "valid"), (5, 3, 2, "valid"), (4, 7, 2, "same"), (3, 2, 1, "same"), (8, 3, 2, "same"),
+]
+
+
+def _pair(x, kernel, stride, padding, use_bias=True):
+    fast = Conv2D(6, kernel, strides=stride, padding=padding, use_bias=use_bias)
+    plain = keras.layers.Conv2D(6, kernel, strides=stride, padding=padding, use_bias=use_bias)
+    fast(x), plain(x)
+    plain.set_weights(fast.get_weights())
+    return fast, plain
+
+
+@pytest.mark.parametrize("size,kernel,stride,padding", GEOMETRIES)
+def test_matmul_convolution_equals_keras_conv2d(size, kernel, stride, padding):
+    x = np.random.default_rng(0).standard_normal((3, size, size, 5)).astype("float32")
+    fast, plain = _pair(x, kernel, stride, padding)
+    assert fast._as_matmul(x.shape)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(fast(x)), keras.ops.convert_to_numpy(plain(x)),
+                               atol=1e-5)
+
+
+def test_matmul_convolution_trains_like_keras_conv2d():
+    """One SGD step on each gives the same kernel: the gradients agree too."""
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((8, 2, 2, 4)).astype("float32"), rng.standard_normal((8, 2, 2, 6)).astype("float32")
+    kernels = []
+    for layer_class in (Conv2D, keras.layers.Conv2D):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((2, 2, 4)), layer_class(6, 3, padding="same", name="c")])
+        model.compile(keras.optimizers.SGD(0.1), "mse")
+        model.train_on_batch(x, y)
+        kernels.append(keras.ops.convert_to_numpy(model.get_layer("c").kernel))
+    np.testing.assert_allclose(kernels[0], kernels[1], atol=1e-5)
+
+
+def test_large_maps_keep_the_backend_convolution():
+    layer = Conv2D(4, 3, padding="same")
+    assert not layer._as_matmul((None, 8, 8, 3))
+    assert layer._as_matmul((None, 4, 4, 3)) and 4 * 4 <= MATMUL_MAX_POSITIONS
+
+
+def test_builders_emit_the_matmul_convolution_on_small_maps(build_once):
+    model = build_once("resnet18_mnist_functional")  # 32x32 input: stage 4 runs on 1x1 maps
+    conv = model.get_layer("stage4_block2_conv2")
+    assert isinstance(conv, Conv2D) and conv._as_matmul(conv.input.shape)
+    assert not model.get_layer("stem_conv")._as_matmul(model.get_layer("stem_conv").input.shape)
