@@ -40,10 +40,12 @@ from zoo.sweeps import PlannedRun, Sweep
 
 OOM_MARKERS = ("resource_exhausted", "resource exhausted", "out of memory", "outofmemory", "oom when allocating",
                "failed to allocate")
-RESULT_KEYS = ("dataset_source", "epochs", "epochs_planned", "batch_size", "precision", "train_images",
+TIME_KEYS = ("data_seconds", "build_seconds", "train_seconds", "validation_seconds", "precise_bn_seconds",
+             "test_seconds", "inference_seconds")
+RESULT_KEYS = ("dataset_source", "epochs", "epochs_planned", "budget_seconds", "budget_images", "images_seen",
+               "epochs_done", "schedule", *TIME_KEYS, "batch_size", "precision", "train_images",
                "test_images", "params", "params_total", "macs_per_image", "top1", "top5", "test_loss",
-               "best_val_top1", "best_val_epoch", "compile_seconds", "first_epoch_seconds", "train_seconds",
-               "seconds_per_epoch", "train_images_per_second", "inference_images_per_second", "status", "error",
+               "best_val_top1", "best_val_epoch", "compile_seconds", "first_epoch_seconds", "seconds_per_epoch", "train_images_per_second", "inference_images_per_second", "status", "error",
                "started", "finished", "loop", "jit_compile", "target_top1", "epochs_to_target", "seconds_to_target")
 
 
@@ -72,7 +74,7 @@ def result_columns(result: dict) -> dict:
 
 
 def _train_kwargs(run: PlannedRun, data_dir, verbose: int) -> dict:
-    return dict(data_dir=data_dir, limit=run.limit, out_dir=None, verbose=verbose, measure_inference=True,
+    return dict(data_dir=data_dir, limit=run.limit, test_limit=run.test_limit, out_dir=None, verbose=verbose, measure_inference=True,
                 inference_batch=run.inference_batch, target_top1=run.target_top1, dataset=run.dataset, seed=run.seed,
                 **run.overrides)
 
@@ -116,10 +118,12 @@ def run_one(run: PlannedRun, *, sweep: str, out: Path, data_dir=None, verbose: i
             row["error"] = f"{note}; {row['error']}" if row.get("error") else note
         history = {**result.get("history", {}), "epoch_seconds": result.get("epoch_seconds", [])}
         row["history_file"] = write_history(out, run.run_id, history)
+    del result
+    _release()
     row["peak_host_memory_mb"] = _mib(peak_host_memory())
     row["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     row["wall_seconds"] = time.perf_counter() - start
-    _release()
+    row["other_seconds"] = max(row["wall_seconds"] - sum(row.get(k) or 0.0 for k in TIME_KEYS), 0.0)
     return row
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -34,6 +35,26 @@ def _override(text: str) -> tuple[str, object]:
     except json.JSONDecodeError:
         parsed = value  # bare strings need no quotes: block=bottleneck
     return key.strip(), parsed
+
+
+BUDGET_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "img": None, "images": None}
+
+
+def _budget(text: str) -> dict:
+    """`--budget 10m` / `90s` / `1.5h` -> {"budget_seconds": ...}; `50000img` -> {"budget_images": 50000}."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-z]*)\s*", text.lower())
+    unit = match.group(2) if match else None
+    if not match or unit not in {**BUDGET_UNITS, "": 1}:
+        raise argparse.ArgumentTypeError(f"expected a training budget such as 90s, 10m, 1.5h or 50000img, got {text!r}")
+    value = float(match.group(1))
+    if unit in ("img", "images"):
+        if not value.is_integer() or value < 1:
+            raise argparse.ArgumentTypeError(f"an images budget must be a whole number >= 1, got {text!r}")
+        return {"budget_images": int(value)}
+    seconds = value * BUDGET_UNITS.get(unit, 1)
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"a time budget must be above zero, got {text!r}")
+    return {"budget_seconds": seconds}
 
 
 def _spec_from_args(args) -> ResNetSpec:
@@ -125,6 +146,7 @@ def cmd_train(args) -> int:
     for key in ("dataset", "epochs", "batch_size", "lr", "precision", "seed", "loop"):
         if getattr(args, key) is not None:
             knobs[key] = getattr(args, key)
+    knobs.update(args.budget or {})
     result = train(target, args.recipe, data_dir=args.data_dir, limit=args.limit, out_dir=args.out_dir,
                    verbose=0 if args.quiet else 1, track_test=args.track_test, target_top1=args.target_top1,
                    **knobs)
@@ -143,7 +165,8 @@ def cmd_bench(args) -> int:
         return 0
     if not args.sweep:
         raise ZooError("give a sweep name (`zoo bench --list`) or a .toml file")
-    sweep = load_sweep(args.sweep, extra_overrides=dict(args.knob or []), max_epochs=args.max_epochs)
+    sweep = load_sweep(args.sweep, extra_overrides={**dict(args.knob or []), **(args.budget or {})},
+                       max_epochs=args.max_epochs)
     if args.variants:
         from fnmatch import fnmatchcase
 
@@ -303,6 +326,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--knob", type=_override, action="append", metavar="KNOB=VALUE",
                    help="override any recipe knob, e.g. --knob label_smoothing=0.1 --knob flip=true")
     p.add_argument("--limit", type=int, metavar="N", help="use at most N train and N test images")
+    p.add_argument("--budget", type=_budget, metavar="BUDGET",
+                   help="train for a budget instead of epochs: 90s, 10m, 1.5h (training time) or 50000img "
+                        "(images seen); the schedule reaches zero at its end")
     p.add_argument("--out-dir", default="runs", help="where the run folder goes (default: runs)")
     p.add_argument("--quiet", action="store_true", help="no Keras progress bars")
     p.set_defaults(func=cmd_train)
@@ -316,6 +342,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", metavar="DIR", help="where the dataset files are (else ZOO_DATA_DIR)")
     p.add_argument("--knob", type=_override, action="append", metavar="KNOB=VALUE",
                    help="override a recipe knob in every run, e.g. --knob epochs=2 (changes the run ids)")
+    p.add_argument("--budget", type=_budget, metavar="BUDGET",
+                   help="one training budget for every run, replacing the sweep's: 90s, 10m, 1.5h or 50000img "
+                        "(changes the run ids)")
     p.add_argument("--max-epochs", type=int, metavar="N",
                    help="cap runs whose recipe asks for more than N epochs (the cap shows in their overrides)")
     p.add_argument("--variants", metavar="GLOB", help="only runs whose variant matches this glob")

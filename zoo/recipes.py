@@ -17,7 +17,7 @@ from zoo.data.preprocess import MODES
 from zoo.errors import ZooError
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("constant", "cosine")
+SCHEDULES = ("constant", "cosine", "linear")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
 LOOPS = ("auto", "keras", "device")
 
@@ -28,6 +28,10 @@ class Recipe:
     `jit_compile="auto"` means XLA on a GPU/TPU and, on a CPU, TensorFlow's oneDNN kernels (measured on a
     2-core CPU, ResNet-18 at 32x32: 171 train images/s without XLA, 12 with it; JAX always compiles with XLA).
     `loop="auto"` means the device loop (`zoo.device_loop`) on JAX with an accelerator, Keras' `fit` otherwise.
+
+    A budget (`budget_seconds` of training, `budget_images` seen, or both: whichever is spent first) bounds the
+    run instead of `epochs`, which it then ignores: training stops at the budget, mid-epoch if need be, and the
+    schedule (`linear`: Li et al.'s budget-aware decay; `cosine`) reaches zero exactly there (`zoo.budget`).
     """
 
     name: str
@@ -39,7 +43,7 @@ class Recipe:
     momentum: float = 0.9          # SGD only
     nesterov: bool = False         # SGD only
     weight_decay: float = 0.0
-    schedule: str = "constant"     # "cosine": linear warm-up over warmup_epochs (capped at half the run), then cosine to zero
+    schedule: str = "constant"     # "cosine" / "linear": warm-up over warmup_epochs (capped at half the run), then down to zero
     warmup_epochs: float = 0.0
     label_smoothing: float = 0.0
     preprocessing: str = "unit"
@@ -52,6 +56,9 @@ class Recipe:
     jit_compile: bool | str = "auto"  # "auto": XLA on a GPU/TPU; on CPU TensorFlow's own kernels (XLA-CPU is ~14x slower)
     loop: str = "auto"             # "device": JAX, data on the device, one compiled call per epoch; "keras": fit
     seed: int = 0
+    budget_seconds: float | None = None  # stop after this many training seconds (the first, compiling step excluded)
+    budget_images: int | None = None     # stop after this many training images
+    precise_bn: int = 0            # after training, re-estimate BN statistics over this many training images
     source: str = dataclasses.field(default="", compare=False)
 
     def __post_init__(self):
@@ -62,7 +69,7 @@ class Recipe:
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 fail(field, "must be an integer >= 1")
-        for field in ("crop_pad", "cutout", "seed"):
+        for field in ("crop_pad", "cutout", "seed", "precise_bn"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 fail(field, "must be an integer >= 0")
@@ -83,9 +90,19 @@ class Recipe:
                 fail(field, "must be true or false")
         if not isinstance(self.jit_compile, bool) and self.jit_compile != "auto":
             fail("jit_compile", 'must be true, false or "auto"')
+        if self.budget_seconds is not None and (isinstance(self.budget_seconds, bool) or not isinstance(
+                self.budget_seconds, (int, float)) or not 0 < self.budget_seconds < math.inf):
+            fail("budget_seconds", "must be None or a number of seconds > 0")
+        if self.budget_images is not None and (isinstance(self.budget_images, bool)
+                                               or not isinstance(self.budget_images, int) or self.budget_images < 1):
+            fail("budget_images", "must be None or an integer >= 1")
         if self.pad_to is not None and (isinstance(self.pad_to, bool) or not isinstance(self.pad_to, int)
                                         or self.pad_to < 1):
             fail("pad_to", "must be None or an integer >= 1")
+
+    @property
+    def budgeted(self) -> bool:
+        return self.budget_seconds is not None or self.budget_images is not None
 
     def with_overrides(self, **overrides) -> "Recipe":
         """A copy with some knobs changed (`None` values are ignored); unknown knobs are an error."""
@@ -112,6 +129,11 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
     Recipe("d2l_cifar10", dataset="cifar10", epochs=100, batch_size=100, optimizer="sgd", lr=0.005, momentum=0.9,
            preprocessing="unit", validation_split=0.1,
            source="seed 004: SGD 0.005 momentum 0.9, batch 100, 100 epochs, 10% validation, x/255, top-1/top-5"),
+    Recipe("budget", dataset="cifar10", epochs=1, batch_size=32, optimizer="adam", lr=2e-3, schedule="linear",
+           preprocessing="standardize", budget_seconds=60.0, precise_bn=512,
+           source="zoo, for a time budget (default 60 s; a sweep or --budget sets it): Adam 2e-3, batch 32, "
+                  "linear decay to zero at the budget (Li et al. 2020), standardized, no augmentation, "
+                  "BN statistics re-estimated on 512 training images at the end"),
     Recipe("fast", dataset="cifar10", epochs=18, batch_size=512, optimizer="sgd", lr=0.4, momentum=0.9,
            nesterov=True, weight_decay=5e-4, schedule="cosine", warmup_epochs=2, label_smoothing=0.1,
            preprocessing="standardize", flip=True, crop_pad=4, precision="auto",

@@ -59,8 +59,16 @@ COLUMNS: tuple[Column, ...] = (
     Column("recipe", "string", "training recipe (`zoo recipes`)"),
     Column("overrides", "string", "recipe knobs changed from the recipe's defaults, as JSON"),
     Column("seed", "Int64", "random seed (weights, shuffling, augmentation, subset choice)"),
-    Column("epochs", "Int64", "epochs trained (fewer than epochs_planned when a run diverged)"),
-    Column("epochs_planned", "Int64", "epochs the recipe asked for"),
+    Column("epochs", "Int64", "epochs trained, the last one possibly cut short by a budget (fewer than "
+                              "epochs_planned when a run diverged)"),
+    Column("epochs_planned", "Int64", "epochs the recipe asked for (empty for a budgeted run)"),
+    Column("budget_seconds", "Float64", "training-time budget: training stopped once train_seconds reached it "
+                                        "(mid-epoch if need be), the learning rate reaching zero there"),
+    Column("budget_images", "Int64", "training-images budget: training stopped once images_seen reached it"),
+    Column("images_seen", "Int64", "training images the run trained on, the first (compiling) step included"),
+    Column("epochs_done", "Float64", "images_seen / train_images: fractional epochs"),
+    Column("schedule", "string", "learning-rate schedule: constant, linear or cosine (fitted to the budget, or to "
+                                 "the epochs when there is none)"),
     Column("batch_size", "Int64", "batch size actually used (halved after an out-of-memory retry)"),
     Column("precision", "string", "Keras dtype policy: float32, mixed_bfloat16 or mixed_float16"),
     Column("loop", "string", "training loop: `device` (JAX: the training set on the device, one compiled call per "
@@ -91,16 +99,26 @@ COLUMNS: tuple[Column, ...] = (
                                      "split is then evaluated after every epoch, untimed, and never steers training"),
     Column("epochs_to_target", "Int64", "first epoch whose test top-1 reached target_top1 (empty: never)"),
     # time
-    Column("compile_seconds", "Float64", "tracing + compilation of the train step (keras loop: on a throw-away "
-                                         "warm-up step whose effects are undone; device loop: compiled ahead of "
-                                         "time, no step run); not part of train_seconds. On JAX a program found "
-                                         "in the compilation cache (ZOO_CACHE_DIR/jax) loads in a fraction of it"),
-    Column("first_epoch_seconds", "Float64", "the first epoch alone (it carries leftover warm-up effects)"),
-    Column("train_seconds", "Float64", "wall time of all training epochs, excluding compilation and validation"),
+    Column("data_seconds", "Float64", "loading and preparing the data (decoded-array cache, subsets, splits)"),
+    Column("build_seconds", "Float64", "building and compiling the model, and its first train step "
+                                       "(compile_seconds)"),
+    Column("compile_seconds", "Float64", "the first train step: tracing, compiling and running it once (its update "
+                                         "is kept, its images counted; no step is thrown away); part of "
+                                         "build_seconds, not of train_seconds. Device loop: compiled ahead of time, "
+                                         "no step run. On JAX a program found in the compilation cache "
+                                         "(ZOO_CACHE_DIR/jax) loads in a fraction of it"),
+    Column("first_epoch_seconds", "Float64", "the first epoch alone, its compiling step excluded"),
+    Column("train_seconds", "Float64", "wall time of all train steps after the first, validation excluded"),
+    Column("validation_seconds", "Float64", "evaluating the validation split after each epoch"),
+    Column("precise_bn_seconds", "Float64", "re-estimating BN statistics after training (recipe knob precise_bn)"),
+    Column("test_seconds", "Float64", "evaluating the test split (after each epoch when tracked, and at the end)"),
+    Column("inference_seconds", "Float64", "the inference-speed timing"),
+    Column("other_seconds", "Float64", "the rest of wall_seconds (environment, bookkeeping, freeing memory); "
+                                       "data + build + train + validation + precise_bn + test + inference + other = wall"),
     Column("seconds_to_target", "Float64", "train_seconds of the epochs up to epochs_to_target: time to accuracy, "
                                            "compilation and evaluation excluded (empty: target not reached)"),
     Column("seconds_per_epoch", "Float64", "median epoch time, first epoch excluded when there are two or more"),
-    Column("train_images_per_second", "Float64", "training images per second over the epochs after the first"),
+    Column("train_images_per_second", "Float64", "training images per second over train_seconds"),
     Column("inference_images_per_second", "Float64", "inference images per second on one fixed batch after a "
                                                      "warm-up call, host-synchronized"),
     Column("inference_batch", "Int64", "batch size of the inference timing"),
@@ -114,7 +132,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("oom_retry_from_batch", "Int64", "original batch size when an out-of-memory error was retried at half"),
     Column("started", "string", "local start time of the run (ISO 8601)"),
     Column("finished", "string", "local end time of the run (ISO 8601)"),
-    Column("wall_seconds", "Float64", "whole run, data loading and compilation included"),
+    Column("wall_seconds", "Float64", "whole run, data loading and compilation included (the sum of the *_seconds "
+                                      "phase columns)"),
     Column("history_file", "string", "per-epoch history, relative to the table folder"),
 )
 
@@ -287,7 +306,8 @@ def time_to_accuracy(table: pd.DataFrame) -> pd.DataFrame:
 
 SUMMARY = (("variant", "variant"), ("dataset_source", "data"), ("recipe", "recipe"), ("seed", "seed"),
            ("epochs", "epochs"), ("batch_size", "batch"), ("precision", "precision"), ("params", "params"),
-           ("macs_per_image", "MACs"), ("top1", "top-1 %"), ("top5", "top-5 %"), ("train_seconds", "train s"),
+           ("macs_per_image", "MACs"), ("top1", "top-1 %"), ("top5", "top-5 %"), ("budget_seconds", "budget s"), ("images_seen", "images"),
+           ("compile_seconds", "compile s"), ("train_seconds", "train s"), ("wall_seconds", "wall s"),
            ("seconds_per_epoch", "s/epoch"), ("train_images_per_second", "train img/s"),
            ("inference_images_per_second", "infer img/s"), ("status", "status"))
 SHARED = ("backend", "backend_version", "keras_version", "device", "host", "git_sha")
@@ -302,7 +322,7 @@ def summary_cell(key: str, value):
         from zoo.macs import format_count
 
         return format_count(int(value))
-    if key in ("train_seconds", "seconds_per_epoch"):
+    if key in ("train_seconds", "seconds_per_epoch", "compile_seconds", "wall_seconds", "budget_seconds"):
         return f"{value:.1f}"
     if key.endswith("per_second"):
         return f"{value:,.0f}"

@@ -7,9 +7,11 @@ A sweep file (the built-in ones are in `benchmarks/sweeps/`)::
     [defaults]                 # every group inherits these unless it sets them itself
     seeds = [0]
     limit = 1000               # at most this many train and test images (omit: the whole dataset)
+    test_limit = 2000          # at most this many test images (a budgeted run: whole training set, quick score)
     inference_batch = 64       # batch of the inference-speed timing
     target_top1 = 0.94         # time to accuracy: test top-1 after every epoch (untimed), seconds to reach it
     overrides = { epochs = 1 } # recipe knobs, merged under each group's own overrides
+                               # (a budget: { budget_seconds = 600 } or { budget_images = 50000 })
 
     [[group]]
     variants = ["resnet18_cifar"]
@@ -51,8 +53,9 @@ try:
 except ImportError:  # Python 3.10
     import tomli as tomllib
 
-GROUP_KEYS = ("variants", "recipes", "datasets", "seeds", "limit", "inference_batch", "target_top1", "overrides",
-              "grid")
+GROUP_KEYS = ("variants", "recipes", "datasets", "seeds", "limit", "test_limit", "inference_batch", "target_top1",
+              "overrides", "grid")
+BUDGET_KNOBS = ("budget_seconds", "budget_images")
 TOP_KEYS = ("description", "defaults", "group")
 
 
@@ -68,12 +71,15 @@ class PlannedRun:
     limit: int | None = None
     inference_batch: int = 256
     target_top1: float | None = None
+    test_limit: int | None = None
 
     @property
     def run_id(self) -> str:
         key = [self.variant, self.dataset, self.recipe, self.seed, self.overrides, self.limit]
         if self.target_top1 is not None:  # runs without a target keep the ids they always had
             key.append(self.target_top1)
+        if self.test_limit is not None:  # likewise for runs without a test limit
+            key.append({"test_limit": self.test_limit})
         key = json.dumps(key, sort_keys=True)
         return hashlib.sha1(key.encode()).hexdigest()[:12]
 
@@ -126,8 +132,10 @@ def parse_sweep(text: str, *, name: str, extra_overrides: dict | None = None,
                 max_epochs: int | None = None) -> Sweep:
     """Parse sweep TOML; validates every name and knob before anything runs.
 
-    `extra_overrides` (recipe knobs) apply to every run over the file's own; `max_epochs` caps runs whose
-    recipe asks for more epochs (their overrides then show the cap; shorter runs are left as they are).
+    `extra_overrides` (recipe knobs) apply to every run over the file's own; a budget among them replaces
+    the file's budgets (`zoo bench --budget 10m`: every run gets 600 training seconds and no images budget).
+    `max_epochs` caps runs whose recipe asks for more epochs (their overrides then show the cap; shorter
+    runs are left as they are).
     """
     try:
         data = tomllib.loads(text)
@@ -169,6 +177,9 @@ def _group_runs(defaults: dict, group: dict, *, where: str, extra_overrides: dic
     merged = {**defaults, **group}
     base = {**defaults.get("overrides", {}), **group.get("overrides", {})}
     grid = _grid(merged["grid"], where) if "grid" in merged else [{}]
+    if any(knob in extra_overrides for knob in BUDGET_KNOBS):  # one budget for every run replaces the file's
+        base = {k: v for k, v in base.items() if k not in BUDGET_KNOBS}
+        grid = [{k: v for k, v in point.items() if k not in BUDGET_KNOBS} for point in grid]
     if "seed" in {**base, **extra_overrides, **grid[0]}:
         raise ZooError(f"{where}: set seeds with seeds = [...], not the seed knob")
     if "variants" not in merged or "recipes" not in merged:
@@ -180,6 +191,7 @@ def _group_runs(defaults: dict, group: dict, *, where: str, extra_overrides: dic
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ZooError(f"{where}: seeds must be integers >= 0, got {seed!r}")
     limit = _int_or_none(merged.get("limit"), "limit", where)
+    test_limit = _int_or_none(merged.get("test_limit"), "test_limit", where)
     inference_batch = _int_or_none(merged.get("inference_batch", 256), "inference_batch", where)
     target = merged.get("target_top1")
     if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float))
@@ -189,13 +201,13 @@ def _group_runs(defaults: dict, group: dict, *, where: str, extra_overrides: dic
     for recipe_name, point in itertools.product(recipes, grid):
         overrides = {**base, **point, **extra_overrides}
         recipe = get_recipe(recipe_name, **overrides)  # validates the recipe name and every knob now
-        if max_epochs is not None and recipe.epochs > max_epochs:
+        if max_epochs is not None and recipe.epochs > max_epochs and not recipe.budgeted:
             overrides["epochs"] = max_epochs
         datasets = _as_list(merged.get("datasets", [recipe.dataset]), "datasets", where)
         for variant, dataset, seed in itertools.product(variants, datasets, seeds):
             runs.append(PlannedRun(variant=variant, recipe=recipe_name, dataset=dataset, seed=seed,
                                    overrides=dict(sorted(overrides.items())), limit=limit,
-                                   inference_batch=inference_batch,
+                                   inference_batch=inference_batch, test_limit=test_limit,
                                    target_top1=None if target is None else float(target)))
     return runs
 

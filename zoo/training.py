@@ -6,14 +6,22 @@
 >>> result["status"], result["dataset_source"], result["epochs"]
 ('ok', 'digits', 1)
 
-Timing is honest: the train step is compiled before training (Keras' fit: on a throw-away step whose
-effects on weights and optimizer state are undone; the device loop: ahead of time, no step run), so
-`train_seconds` covers only real training steps; `compile_seconds` is reported on its own, and
-validation (and any per-epoch test evaluation) is excluded from training time.
+Timing is honest and wastes nothing: with Keras' fit, the first train step (tracing and compiling it, then
+running it once; its update is kept) is `compile_seconds`, and `train_seconds` covers every later step; the
+device loop compiles ahead of time without running a step. Validation and any per-epoch test evaluation are
+timed apart, and the record's time columns (data, build, train, validation, test, inference, other) add up
+to its `wall_seconds`. A budget (`budget_seconds=`, `budget_images=`) stops training there, mid-epoch if
+need be, with the learning-rate schedule fitted to it (`zoo.budget`):
+
+>>> result = zoo.train("resnet_tiny", "mnist_functional", dataset="digits", budget_images=320, batch_size=32,
+...                    schedule="linear", limit=256, verbose=0, out_dir=None)
+>>> result["images_seen"], result["epochs"], result["epochs_planned"] is None
+(320, 2, True)
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -22,6 +30,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from zoo.batchnorm import reestimate_batchnorm
+from zoo.budget import LinearDecay, Phases, TrainClock
 from zoo.data import load_dataset
 from zoo.data.preprocess import augmentation, normalization
 from zoo.environment import peak_device_memory, reset_peak_memory
@@ -52,36 +62,6 @@ class _StopOnNaN(keras.callbacks.Callback):
         if loss is not None and not np.isfinite(loss) and not self._model.stop_training:
             print(f"Batch {batch}: loss became {float(loss)}, stopping training")
             self._model.stop_training = True
-
-
-class _Timer(keras.callbacks.Callback):
-    """Per-epoch wall time, minus the time spent in validation inside the epoch, device-synchronized
-    (JAX and TensorFlow dispatch steps asynchronously; the clock stops when the device is done)."""
-
-    def __init__(self):
-        super().__init__()
-        self.epoch_seconds: list[float] = []
-        self._epoch_start = self._test_start = 0.0
-        self._test_seconds = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._test_seconds = 0.0
-        self._epoch_start = time.perf_counter()
-
-    def _sync(self) -> None:
-        """Wait for the device: the step counter is written by the last dispatched train step."""
-        keras.ops.convert_to_numpy(self.model.optimizer.iterations)
-
-    def on_test_begin(self, logs=None):
-        self._sync()
-        self._test_start = time.perf_counter()
-
-    def on_test_end(self, logs=None):
-        self._test_seconds += time.perf_counter() - self._test_start
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._sync()
-        self.epoch_seconds.append(time.perf_counter() - self._epoch_start - self._test_seconds)
 
 
 def has_accelerator() -> bool:
@@ -127,16 +107,19 @@ def enable_compilation_cache() -> str | None:
     return str(folder)
 
 
-def resolve_loop(loop: str, data_bytes: int = 0) -> str:
+def resolve_loop(loop: str, data_bytes: int = 0, budgeted: bool = False) -> str:
     """`"auto"`: the device loop on JAX with an accelerator when the training data (`data_bytes`) takes at
-    most a quarter of its memory, Keras' fit otherwise. Not on a CPU: XLA:CPU runs convolutions inside a
+    most a quarter of its memory and the run has no budget, Keras' fit otherwise. Not on a CPU: XLA:CPU runs convolutions inside a
     loop body (`lax.scan`) on a slow path, measured 40x slower per step than the same step compiled alone
     on a 2-core CPU (resnet_tiny on digits: 11.7 s per epoch against fit's 0.78 s)."""
     from zoo import device_loop
 
     if loop == "auto":
-        usable = device_loop.available() and has_accelerator() and device_loop.fits(data_bytes)
+        usable = device_loop.available() and has_accelerator() and device_loop.fits(data_bytes) and not budgeted
         return "device" if usable else "keras"
+    if loop == "device" and budgeted:
+        raise ZooError('recipe loop "device" runs whole epochs in one call, so it cannot stop at a budget '
+                       '(use loop="auto" or "keras" with budget_seconds / budget_images)')
     if loop == "device" and not device_loop.available():
         raise ZooError(f'recipe loop "device" needs the JAX backend; this process runs {keras.backend.backend()} '
                        '(set KERAS_BACKEND=jax, or loop="keras")')
@@ -168,13 +151,18 @@ def _network(model_or_name, image_shape, num_classes) -> tuple[keras.Model, ResN
 
 
 def _optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """The recipe's optimizer. A budgeted run starts at the peak rate and `TrainClock` sets every step's rate;
+    an epoch run gets a step schedule over its `epochs * steps_per_epoch` steps."""
     lr = recipe.lr
-    if recipe.schedule == "cosine":
+    if recipe.schedule != "constant" and not recipe.budgeted:
         total = recipe.epochs * steps_per_epoch
         warmup = min(int(round(recipe.warmup_epochs * steps_per_epoch)), total // 2)
-        lr = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=0.0 if warmup else recipe.lr, decay_steps=max(total - warmup, 1),
-            warmup_target=recipe.lr if warmup else None, warmup_steps=warmup)
+        if recipe.schedule == "linear":
+            lr = LinearDecay(recipe.lr, decay_steps=total - warmup, warmup_steps=warmup)
+        else:
+            lr = keras.optimizers.schedules.CosineDecay(
+                initial_learning_rate=0.0 if warmup else recipe.lr, decay_steps=max(total - warmup, 1),
+                warmup_target=recipe.lr if warmup else None, warmup_steps=warmup)
     wd = recipe.weight_decay or None
     if recipe.optimizer == "sgd":
         opt = keras.optimizers.SGD(lr, momentum=recipe.momentum, nesterov=recipe.nesterov, weight_decay=wd)
@@ -187,21 +175,15 @@ def _optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Optimiz
     return opt
 
 
-def _warm_up(model: keras.Model, x, y, batch_size: int) -> float:
-    """Compile the train step on one batch, then undo the step's effects; return the seconds it took.
-
-    Runs `fit` itself, so the very function the real training calls is traced and compiled for the
-    same input signature, on every backend (training only ever sees full batches of this shape).
-    """
-    start = time.perf_counter()
-    model.optimizer.build(model.trainable_variables)
-    variables = list(model.variables) + list(model.optimizer.variables)
-    saved = [keras.ops.convert_to_numpy(v) for v in variables]
-    model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
-    for variable, value in zip(variables, saved):
-        variable.assign(value)
-    model.reset_metrics()
-    return time.perf_counter() - start
+def _clock(recipe: Recipe, batch_size: int, train_images: int) -> TrainClock:
+    """The run's clock; for a budgeted run also its stop and its learning rate (warm-up capped at half the
+    budget in images)."""
+    warmup = int(round(recipe.warmup_epochs * train_images))
+    if recipe.budget_images is not None:
+        warmup = min(warmup, recipe.budget_images // 2)
+    return TrainClock(batch_size=batch_size, budget_seconds=recipe.budget_seconds,
+                      budget_images=recipe.budget_images, peak_lr=recipe.lr, schedule=recipe.schedule,
+                      warmup_images=warmup)
 
 
 class _EpochBar(keras.callbacks.ProgbarLogger):
@@ -212,18 +194,19 @@ class _EpochBar(keras.callbacks.ProgbarLogger):
 
     async_safe = True
 
-    def __init__(self, epochs: int):
+    def __init__(self, epochs: int | None):
         super().__init__()
         self._epochs = epochs
 
     def set_params(self, params):
-        super().set_params({**params, "epochs": self._epochs})
+        super().set_params(params if self._epochs is None else {**params, "epochs": self._epochs})
 
 
-def _epoch_orders(n: int, batch_size: int, epochs: int, rng):
-    """Each epoch's shuffle, cut to whole batches (the `n % batch_size` images left out change every epoch)."""
+def _epoch_orders(n: int, batch_size: int, epochs: int | None, rng):
+    """Each epoch's shuffle, cut to whole batches (the `n % batch_size` images left out change every epoch);
+    endless when `epochs` is None (a budgeted run stops itself)."""
     used = n // batch_size * batch_size
-    for _ in range(epochs):
+    for _ in itertools.count() if epochs is None else range(epochs):
         yield rng.permutation(n)[:used]
 
 
@@ -236,62 +219,79 @@ def _finite(history: dict) -> bool:
     return bool(np.all(np.isfinite(history.get("loss", [0.0]))))
 
 
-def _fit_full_batches(model, x, y, *, batch_size, epochs, validation, rng, verbose, after_epoch):
-    """Keras' fit, epoch by epoch on a fresh shuffle cut to whole batches; return (history, epoch seconds).
+def _fit_full_batches(model, x, y, *, batch_size, epochs, validation, rng, verbose, after_epoch, clock,
+                      callbacks=()):
+    """Keras' fit, epoch by epoch on a fresh shuffle cut to whole batches, until `epochs` or the clock's
+    budget is done; return the history (`clock` holds the times).
 
     Every step sees a full batch: one compiled shape (no second compilation for a last partial batch
     under XLA) and no odd batch sizes, which crash TensorFlow 2.21's oneDNN CPU kernels for some graphs.
+    The epoch's arrays are gathered once per `fit` (Keras' TensorFlow adapter copies arrays into a dataset
+    anyway); a `keras.utils.PyDataset` gathering each batch by index instead measured 30% slower on TF
+    (resnet18_mnist_functional, 2-core CPU: 187 against 264 images/s; its generator thread left the process
+    spending a quarter of its CPU time in the kernel).
     `after_epoch(epoch, history)` runs between epochs, outside the timed span.
     """
     history: dict[str, list[float]] = {}
-    timer, bar = _Timer(), _EpochBar(epochs)
+    bar = _EpochBar(epochs)
     for epoch, order in enumerate(_epoch_orders(len(y), batch_size, epochs, rng)):
+        clock.start()
         fit = model.fit(x[order], y[order], batch_size=batch_size, epochs=epoch + 1, initial_epoch=epoch,
                         validation_data=validation, shuffle=False, verbose=verbose,
-                        callbacks=[timer, bar, _StopOnNaN()])
+                        callbacks=[clock, bar, _StopOnNaN(), *callbacks])
         for key, values in fit.history.items():
             history.setdefault(key, []).extend(float(v) for v in values)
         if not _finite(history):
             break
         after_epoch(epoch, history)
-    return history, timer.epoch_seconds
+        if clock.done:
+            break
+    return history
 
 
-def _fit_on_device(trainer, *, epochs, validation, rng, verbose, after_epoch, batch_size):
+def _fit_on_device(trainer, *, epochs, validation, rng, verbose, after_epoch, batch_size, clock):
     """The device loop (`zoo.device_loop`): one compiled call per epoch on the same shuffles as
-    `_fit_full_batches`; validation after each epoch, outside the timed span. Returns (history, epoch seconds)."""
+    `_fit_full_batches`; validation after each epoch, outside the timed span. Returns the history and fills
+    `clock`'s epoch seconds and validation seconds (no budgets: `resolve_loop` refuses them)."""
     history: dict[str, list[float]] = {}
-    seconds: list[float] = []
+    seconds = clock.epoch_seconds
     bar = keras.utils.Progbar(epochs, verbose=verbose, unit_name="epoch")
     for epoch, order in enumerate(_epoch_orders(trainer.examples, batch_size, epochs, rng)):
         start = time.perf_counter()
         logs = trainer.run(order.reshape(trainer.steps, batch_size))  # returns floats: the device is done
         seconds.append(time.perf_counter() - start)
         if validation is not None and np.isfinite(logs["loss"]):
+            began = time.perf_counter()
             scores = trainer.model.evaluate(*validation, batch_size=batch_size, verbose=0, return_dict=True)
+            clock.validation_seconds += time.perf_counter() - began
             logs.update({f"val_{key}": value for key, value in scores.items()})
         _record(history, logs)
         bar.update(epoch + 1, values=[(k, v) for k, v in logs.items()], finalize=epoch + 1 == epochs)
         if not _finite(history):
             break
         after_epoch(epoch, history)
-    return history, seconds
+    clock.images = trainer.examples // batch_size * batch_size * len(seconds)
+    return history
+
+
+#: Images per forward pass when re-estimating BN statistics (few eager calls; the population statistics
+#: do not depend on it).
+PRECISE_BN_BATCH = 256
 
 
 def _one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
     return np.eye(num_classes, dtype="float32")[labels]
 
 
-def _epoch_timing(epoch_seconds: list[float], train_images: int) -> dict:
-    """Training time split into the first epoch (warm-up effects) and the steady epochs after it."""
+def _epoch_timing(epoch_seconds: list[float], images: int) -> dict:
+    """Training speed: the first epoch alone (it carries leftover warm-up effects) and, over all `images`
+    trained after the first (compiling) step, images per second."""
     total = float(sum(epoch_seconds))
     steady = epoch_seconds[1:] if len(epoch_seconds) > 1 else epoch_seconds
-    steady_seconds = float(sum(steady))
     return {
-        "train_seconds": total,
         "first_epoch_seconds": float(epoch_seconds[0]) if epoch_seconds else None,
         "seconds_per_epoch": float(np.median(steady)) if steady else None,
-        "train_images_per_second": train_images * len(steady) / steady_seconds if steady_seconds else None,
+        "train_images_per_second": images / total if total else None,
     }
 
 
@@ -314,28 +314,8 @@ def _divergence(history: dict) -> str | None:
     return None
 
 
-def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit: int | None = None,
-          out_dir: str | Path | None = "runs", verbose: int = 1, measure_inference: bool = False,
-          inference_batch: int = 256, track_test: bool = False, target_top1: float | None = None,
-          **overrides) -> dict:
-    """Train a variant (name, `ResNetSpec` or built model) with a recipe; return the result record.
-
-    `overrides` are recipe knobs (`epochs=`, `batch_size=`, `lr=`, `precision=`, `seed=`, `dataset=`...).
-    `limit` caps the number of train and of test images (a seeded random subset), for smoke runs.
-    With `out_dir`, the model (`model.keras`, preprocessing included), `history.json` and
-    `result.json` are written to `out_dir/<model>-<recipe>-<timestamp>/`.
-    `measure_inference` adds `inference_images_per_second` (a fixed batch of `inference_batch` test
-    images through the trained model, after a warm-up call, synchronized on the host).
-    `track_test` evaluates the test split after every epoch (outside the timed span) into the history's
-    `test_top1` / `test_loss`; `target_top1` (a fraction, implies `track_test`) adds time-to-accuracy:
-    `epochs_to_target` and `seconds_to_target`, the training seconds of the epochs up to the first whose
-    test top-1 reached the target (empty when none did). Like DAWNBench, the test split is only measured,
-    it never changes the training.
-    """
-    recipe = get_recipe(recipe, **overrides) if isinstance(recipe, str) else recipe.with_overrides(**overrides)
-    enable_compilation_cache()
-    keras.utils.set_random_seed(recipe.seed)
-    rng = np.random.default_rng(recipe.seed)
+def _load(recipe: Recipe, data_dir, limit, test_limit, rng) -> dict:
+    """The run's data: seeded subsets, shuffled, the validation split cut off the training images."""
     train_set = load_dataset(recipe.dataset, data_dir=data_dir, split="train", pad_to=recipe.pad_to)
     test_set = load_dataset(recipe.dataset, data_dir=data_dir, split="test", pad_to=recipe.pad_to)
     num_classes = train_set.num_classes
@@ -344,7 +324,7 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
             raise DatasetError(f"{split.name} {split.split} labels span {split.labels.min()}..{split.labels.max()}, "
                                f"outside 0..{num_classes - 1} for its {num_classes} classes")
     x_train, y_train = _subset(train_set.images, train_set.labels, limit, rng)
-    x_test, y_test = _subset(test_set.images, test_set.labels, limit, rng)
+    x_test, y_test = _subset(test_set.images, test_set.labels, test_limit or limit, rng)
     order = rng.permutation(len(y_train))
     x_train, y_train = x_train[order], y_train[order]
     validation = None
@@ -352,51 +332,111 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
         cut = len(y_train) - max(1, int(round(recipe.validation_split * len(y_train))))
         validation = (x_train[cut:], _one_hot(y_train[cut:], num_classes))
         x_train, y_train = x_train[:cut], y_train[:cut]
+    return dict(train_set=train_set, x_train=x_train, y_train=_one_hot(y_train, num_classes), validation=validation,
+                x_test=x_test, y_test=_one_hot(y_test, num_classes))
 
-    precision = resolve_precision(recipe.precision)
-    jit_compile = resolve_jit_compile(recipe.jit_compile)
+
+def _assemble(model_or_name, recipe: Recipe, train_set, x_train, precision: str):
+    """The network for the data, behind the recipe's in-model normalization and augmentation; returns
+    (training model, network, spec or None)."""
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
     try:
-        net, spec = _network(model_or_name, train_set.image_shape, num_classes)
+        net, spec = _network(model_or_name, train_set.image_shape, train_set.num_classes)
         inputs = keras.Input(train_set.image_shape, dtype="uint8", name="image")
         x = normalization(recipe.preprocessing, x_train)(inputs)
         for layer in augmentation(flip=recipe.flip, crop_pad=recipe.crop_pad, cutout=recipe.cutout,
                                   seed=recipe.seed):
             x = layer(x)
-        model = keras.Model(inputs, net(x), name=net.name)
+        return keras.Model(inputs, net(x), name=net.name), net, spec
     finally:
         keras.config.set_dtype_policy(previous_policy)
 
+
+def _compile(model, net, recipe: Recipe, num_classes: int, steps_per_epoch: int, jit_compile: bool) -> None:
     probabilities = net.layers[-1].get_config().get("activation") == "softmax"
     metrics = [keras.metrics.CategoricalAccuracy(name="top1")]
     if num_classes > 5:
         metrics.append(keras.metrics.TopKCategoricalAccuracy(5, name="top5"))
-    batch_size = min(recipe.batch_size, len(y_train))
-    steps_per_epoch = len(y_train) // batch_size
     model.compile(optimizer=_optimizer(recipe, steps_per_epoch),
                   loss=keras.losses.CategoricalCrossentropy(from_logits=not probabilities,
                                                             label_smoothing=recipe.label_smoothing),
                   metrics=metrics, jit_compile=jit_compile)
-    y_train_hot = _one_hot(y_train, num_classes)
-    loop = resolve_loop(recipe.loop, data_bytes=x_train.nbytes + y_train_hot.nbytes)
-    if loop == "device":
-        from zoo.device_loop import DeviceEpochs
+    # Created here, eagerly, the optimizer's slots cost a fraction of a second; left to the first traced
+    # step, TensorFlow lifts each one out of the graph (resnet18 + Adam: 4.5 of the first step's 8.5 s).
+    model.optimizer.build(model.trainable_variables)
 
-        trainer = DeviceEpochs(model, x_train, y_train_hot, batch_size=batch_size)
-        compile_seconds = trainer.compile_seconds
-    else:
-        compile_seconds = _warm_up(model, x_train[:batch_size], y_train_hot[:batch_size], batch_size)
 
-    y_test_hot = _one_hot(y_test, num_classes)
+def _time_columns(phases: Phases, clock: TrainClock, wall: float) -> dict:
+    """Where the run's wall time went, in columns that add up to `wall_seconds` (`other_seconds` is the rest)."""
+    columns = {
+        "data_seconds": phases.seconds.get("data", 0.0),
+        "build_seconds": phases.seconds.get("build", 0.0) + (clock.compile_seconds or 0.0),
+        "train_seconds": float(sum(clock.epoch_seconds)),
+        "validation_seconds": clock.validation_seconds,
+        "precise_bn_seconds": phases.seconds.get("precise_bn", 0.0),
+        "test_seconds": phases.seconds.get("test", 0.0),
+        "inference_seconds": phases.seconds.get("inference", 0.0),
+    }
+    return {**columns, "other_seconds": max(wall - sum(columns.values()), 0.0), "wall_seconds": wall}
+
+
+def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit: int | None = None,
+          test_limit: int | None = None, out_dir: str | Path | None = "runs", verbose: int = 1,
+          measure_inference: bool = False, inference_batch: int = 256, track_test: bool = False,
+          target_top1: float | None = None, callbacks: list | None = None, **overrides) -> dict:
+    """Train a variant (name, `ResNetSpec` or built model) with a recipe; return the result record.
+
+    `overrides` are recipe knobs (`epochs=`, `batch_size=`, `lr=`, `budget_seconds=`, `seed=`, `dataset=`...).
+    `limit` caps the number of train and of test images (a seeded random subset), for smoke runs;
+    `test_limit` caps the test images alone (budgeted runs: the whole training set, a quick test score).
+    With `out_dir`, the model (`model.keras`, preprocessing included), `history.json` and
+    `result.json` are written to `out_dir/<model>-<recipe>-<timestamp>/`.
+    `measure_inference` adds `inference_images_per_second` (a fixed batch of `inference_batch` test
+    images through the trained model, after a warm-up call, synchronized on the host).
+    `track_test` evaluates the test split after every epoch (outside the timed span) into the history's
+    `test_top1` / `test_loss`; `target_top1` (a fraction, implies `track_test`) adds time-to-accuracy:
+    `epochs_to_target` and `seconds_to_target`, the training seconds of the epochs up to the first whose
+    test top-1 reached the target (empty when none did). Like DAWNBench, the test split is only measured,
+    it never changes the training. `callbacks` are Keras callbacks added to every `fit` call (Keras' loop).
+
+    The record's time columns add up to its `wall_seconds`: data, build (model, compile and the first,
+    compiling train step, which is kept: no step is thrown away), train, validation, test, inference, other.
+    """
+    began = time.perf_counter()
+    recipe = get_recipe(recipe, **overrides) if isinstance(recipe, str) else recipe.with_overrides(**overrides)
+    enable_compilation_cache()
+    keras.utils.set_random_seed(recipe.seed)
+    rng = np.random.default_rng(recipe.seed)
+    phases = Phases()
+    with phases("data"):
+        data = _load(recipe, data_dir, limit, test_limit, rng)
+    train_set, x_train, y_train, validation = data["train_set"], data["x_train"], data["y_train"], data["validation"]
+    x_test, y_test = data["x_test"], data["y_test"]
+    num_classes = train_set.num_classes
+    precision = resolve_precision(recipe.precision)
+    jit_compile = resolve_jit_compile(recipe.jit_compile)
+    batch_size = min(recipe.batch_size, len(y_train))
+    steps_per_epoch = len(y_train) // batch_size
+    clock = _clock(recipe, batch_size, steps_per_epoch * batch_size)
+    with phases("build"):
+        model, net, spec = _assemble(model_or_name, recipe, train_set, x_train, precision)
+        _compile(model, net, recipe, num_classes, steps_per_epoch, jit_compile)
+        loop = resolve_loop(recipe.loop, data_bytes=x_train.nbytes + y_train.nbytes, budgeted=recipe.budgeted)
+        if loop == "device":
+            from zoo.device_loop import DeviceEpochs
+
+            trainer = DeviceEpochs(model, x_train, y_train, batch_size=batch_size)
+            clock.compile_seconds = trainer.compile_seconds
+
     track_test = track_test or target_top1 is not None
-
     tested: dict = {}  # the latest test scores and after how many epochs they were taken
 
     def evaluate_test(epochs_done: int) -> dict:
         if tested.get("epochs") != epochs_done:
-            tested.update(epochs=epochs_done, scores=model.evaluate(x_test, y_test_hot, batch_size=recipe.batch_size,
-                                                                    verbose=0, return_dict=True))
+            with phases("test"):
+                tested.update(epochs=epochs_done, scores=model.evaluate(x_test, y_test, batch_size=recipe.batch_size,
+                                                                        verbose=0, return_dict=True))
         return tested["scores"]
 
     def after_epoch(epoch: int, history: dict) -> None:
@@ -405,15 +445,26 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
 
     reset_peak_memory()
     started = time.time()
-    common = dict(epochs=recipe.epochs, validation=validation, rng=rng, verbose=verbose, after_epoch=after_epoch)
+    common = dict(epochs=None if recipe.budgeted else recipe.epochs, validation=validation, rng=rng, verbose=verbose,
+                  after_epoch=after_epoch, clock=clock)
     if loop == "device":
-        history, epoch_seconds = _fit_on_device(trainer, batch_size=batch_size, **common)
+        if callbacks:
+            raise ZooError('Keras callbacks need Keras\' fit loop; the device loop runs an epoch in one call '
+                           '(use loop="keras")')
+        history = _fit_on_device(trainer, batch_size=batch_size, **common)
     else:
-        history, epoch_seconds = _fit_full_batches(model, x_train, y_train_hot, batch_size=batch_size, **common)
+        history = _fit_full_batches(model, x_train, y_train, batch_size=batch_size, callbacks=callbacks or (),
+                                    **common)
+    epoch_seconds = clock.epoch_seconds
     divergence = _divergence(history)
+    if recipe.precise_bn and not divergence:
+        with phases("precise_bn"):
+            reestimate_batchnorm(model, x_train[:recipe.precise_bn], batch_size=max(batch_size, PRECISE_BN_BATCH))
     scores = evaluate_test(len(epoch_seconds))  # the last epoch's, when the test split was tracked
-    inference = (inference_images_per_second(model, x_test, batch_size=inference_batch)
-                 if measure_inference and not divergence else None)
+    inference = None
+    if measure_inference and not divergence:
+        with phases("inference"):
+            inference = inference_images_per_second(model, x_test, batch_size=inference_batch)
     counts = param_counts(net)
     result = {
         "model": net.name,
@@ -422,7 +473,12 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
         "dataset_source": train_set.source,
         "seed": recipe.seed,
         "epochs": len(epoch_seconds),
-        "epochs_planned": recipe.epochs,
+        "epochs_planned": None if recipe.budgeted else recipe.epochs,
+        "epochs_done": clock.images / max(len(y_train), 1),
+        "images_seen": clock.images,
+        "budget_seconds": recipe.budget_seconds,
+        "budget_images": recipe.budget_images,
+        "schedule": recipe.schedule,
         "batch_size": batch_size,
         "precision": precision,
         "jit_compile": jit_compile,
@@ -440,8 +496,8 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
         "test_loss": float(scores["loss"]),
         "best_val_top1": max(history["val_top1"]) if "val_top1" in history else None,
         "best_val_epoch": int(np.argmax(history["val_top1"])) + 1 if "val_top1" in history else None,
-        "compile_seconds": compile_seconds,
-        **_epoch_timing(epoch_seconds, steps_per_epoch * batch_size),
+        "compile_seconds": clock.compile_seconds,
+        **_epoch_timing(epoch_seconds, clock.images - (batch_size if loop == "keras" else 0)),
         **_time_to_target(history.get("test_top1", []), epoch_seconds, target_top1),
         "inference_images_per_second": inference,
         "peak_device_memory": peak_device_memory(),
@@ -459,6 +515,8 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
         run_dir.mkdir(parents=True, exist_ok=True)
         model.save(run_dir / "model.keras")
         (run_dir / "history.json").write_text(json.dumps(history, indent=2))
-        (run_dir / "result.json").write_text(json.dumps(result, indent=2))
         result["run_dir"] = str(run_dir)
+    result.update(_time_columns(phases, clock, time.perf_counter() - began))
+    if out_dir is not None:
+        (Path(result["run_dir"]) / "result.json").write_text(json.dumps(result, indent=2))
     return result

@@ -23,6 +23,10 @@ RESCALE = {
 MODES = (*RESCALE, "standardize")
 
 
+#: Images `standardize` fits its per-channel mean and variance on (the first ones given: pass shuffled images).
+STANDARDIZE_SAMPLE = 10_000
+
+
 def normalization(mode: str, train_images: np.ndarray | None = None) -> keras.layers.Layer:
     """The layer mapping uint8 pixels to the mode's float range (per-channel statistics for `standardize`)."""
     if mode in RESCALE:
@@ -31,8 +35,10 @@ def normalization(mode: str, train_images: np.ndarray | None = None) -> keras.la
     if mode == "standardize":
         if train_images is None:
             raise ZooError("preprocessing='standardize' needs the training images to fit its statistics")
-        pixels = train_images.reshape(-1, train_images.shape[-1]).astype(np.float64)
-        mean, var = pixels.mean(axis=0), pixels.var(axis=0)
+        sample = train_images[:STANDARDIZE_SAMPLE]  # callers pass shuffled images; per-channel stats need few
+        pixels = sample.reshape(-1, sample.shape[-1]).astype(np.float32)
+        mean = pixels.mean(axis=0, dtype=np.float64)
+        var = ((pixels - mean.astype(np.float32)) ** 2).mean(axis=0, dtype=np.float64)
         return keras.layers.Normalization(mean=mean.tolist(), variance=np.maximum(var, 1e-6).tolist(),
                                           name="preprocess")
     raise ZooError(f"preprocessing must be one of {', '.join(MODES)}, got {mode!r}")
