@@ -48,10 +48,13 @@ def test_builtin_sweeps_parse_and_plan():
     sweeps = builtin_sweeps()
     assert {"quick", "articles", "all-variants"} <= set(sweeps)
     quick = load_sweep("quick")
-    assert [r.variant for r in quick.runs] == ["resnet18_cifar10_tf2", "resnet34_cifar10_tf2", "resnet18_cifar100_tf2",
-                                               "resnet34_cifar100_tf2", "resnet18_mnist_functional",
-                                               "resnet18_cifar10_d2l"]
-    assert all(r.overrides == {"epochs": 1} and r.limit == 500 for r in quick.runs)
+    assert [r.variant for r in quick.runs] == ["resnet18_cifar10_tf2", "resnet34_cifar10_tf2", "resnet18_cifar10_d2l",
+                                               "resnet18_cifar100_tf2", "resnet34_cifar100_tf2",
+                                               "resnet18_mnist_functional"]
+    assert all(r.overrides["budget_seconds"] == 45 and r.limit is None and r.test_limit == 1000 for r in quick.runs)
+    assert {r.dataset for r in quick.runs} == {"cifar10", "mnist"}
+    for name in ("seed002-full", "mnist-99", "articles-budget", "cifar-depth"):  # the CPU result tables' sweeps
+        assert load_sweep(name).runs, name
     articles = load_sweep("articles")
     assert {(r.variant, r.recipe) for r in articles.runs} >= {("resnet18_cifar10_d2l", "d2l_cifar10"),
                                                                ("resnet18_mnist_functional", "mnist_functional"),

@@ -70,7 +70,8 @@ class TrainClock(keras.callbacks.Callback):
       `peak_lr * lr_factor(progress, schedule)`, progress being the used fraction of the budget, after a
       linear warm-up over the first `warmup_images`.
 
-    Call `start()` right before each `fit` so the first step's time includes fit's own set-up.
+    Call `start()` right before and `stop()` right after each `fit` (one epoch each): the epoch's time is
+    the whole call, fit's own set-up and wind-down included, less the first step and validation.
     """
 
     def __init__(self, *, batch_size: int, budget_seconds: float | None = None, budget_images: int | None = None,
@@ -109,17 +110,24 @@ class TrainClock(keras.callbacks.Callback):
         return max(parts)
 
     def start(self) -> None:
+        """Call right before each `fit`: its set-up is the first step's (compile) time or training time."""
         self._fit_called = time.perf_counter()
+        self._epoch = 0.0
+        self._since = self._fit_called if self.compile_seconds is not None else None
+
+    def stop(self) -> None:
+        """Call right after each `fit` (one epoch): the epoch's training seconds are everything in the call
+        but the first step and validation."""
+        self._pause()
+        self._spent += self._epoch
+        self.epoch_seconds.append(self._epoch)
+        self._epoch = 0.0
 
     def _pause(self) -> None:
         if self._since is not None:
             _sync(self.model)
             self._epoch += time.perf_counter() - self._since
             self._since = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = 0.0
-        self._since = time.perf_counter() if self.compile_seconds is not None else None
 
     def on_train_batch_begin(self, batch, logs=None):
         if not self.budgeted or self.peak_lr is None:
@@ -144,13 +152,9 @@ class TrainClock(keras.callbacks.Callback):
         self._test_start = time.perf_counter()
 
     def on_test_end(self, logs=None):
-        self.validation_seconds += time.perf_counter() - self._test_start
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._pause()
-        self._spent += self._epoch
-        self.epoch_seconds.append(self._epoch)
-
+        now = time.perf_counter()
+        self.validation_seconds += now - self._test_start
+        self._since = now
 
 @keras.saving.register_keras_serializable(package="zoo")
 class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):

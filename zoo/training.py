@@ -239,6 +239,7 @@ def _fit_full_batches(model, x, y, *, batch_size, epochs, validation, rng, verbo
         fit = model.fit(x[order], y[order], batch_size=batch_size, epochs=epoch + 1, initial_epoch=epoch,
                         validation_data=validation, shuffle=False, verbose=verbose,
                         callbacks=[clock, bar, _StopOnNaN(), *callbacks])
+        clock.stop()
         for key, values in fit.history.items():
             history.setdefault(key, []).extend(float(v) for v in values)
         if not _finite(history):
