@@ -33,6 +33,7 @@ from typing import Callable
 import keras
 import pandas as pd
 
+from zoo.budget import TIME_COLUMNS, other_seconds
 from zoo.environment import environment, peak_host_memory
 from zoo.recipes import get_recipe
 from zoo.results import append_rows, read_table, summary_markdown, write_history, write_text_atomic
@@ -40,12 +41,11 @@ from zoo.sweeps import PlannedRun, Sweep
 
 OOM_MARKERS = ("resource_exhausted", "resource exhausted", "out of memory", "outofmemory", "oom when allocating",
                "failed to allocate")
-TIME_KEYS = ("data_seconds", "build_seconds", "train_seconds", "validation_seconds", "precise_bn_seconds",
-             "test_seconds", "inference_seconds")
 RESULT_KEYS = ("dataset_source", "epochs", "epochs_planned", "budget_seconds", "budget_images", "images_seen",
-               "epochs_done", "schedule", *TIME_KEYS, "batch_size", "precision", "train_images",
+               "epochs_done", "schedule", *TIME_COLUMNS, "batch_size", "precision", "train_images",
                "test_images", "params", "params_total", "macs_per_image", "top1", "top5", "test_loss",
-               "best_val_top1", "best_val_epoch", "compile_seconds", "first_epoch_seconds", "seconds_per_epoch", "train_images_per_second", "inference_images_per_second", "status", "error",
+               "best_val_top1", "best_val_epoch", "compile_seconds", "first_epoch_seconds", "seconds_per_epoch",
+               "train_images_per_second", "inference_images_per_second", "status", "error",
                "started", "finished", "loop", "jit_compile", "target_top1", "epochs_to_target", "seconds_to_target")
 
 
@@ -74,9 +74,9 @@ def result_columns(result: dict) -> dict:
 
 
 def _train_kwargs(run: PlannedRun, data_dir, verbose: int) -> dict:
-    return dict(data_dir=data_dir, limit=run.limit, test_limit=run.test_limit, out_dir=None, verbose=verbose, measure_inference=True,
-                inference_batch=run.inference_batch, target_top1=run.target_top1, dataset=run.dataset, seed=run.seed,
-                **run.overrides)
+    return dict(data_dir=data_dir, limit=run.limit, test_limit=run.test_limit, out_dir=None, verbose=verbose,
+                measure_inference=True, inference_batch=run.inference_batch, target_top1=run.target_top1,
+                dataset=run.dataset, seed=run.seed, **run.overrides)
 
 
 def run_one(run: PlannedRun, *, sweep: str, out: Path, data_dir=None, verbose: int = 1,
@@ -123,7 +123,7 @@ def run_one(run: PlannedRun, *, sweep: str, out: Path, data_dir=None, verbose: i
     row["peak_host_memory_mb"] = _mib(peak_host_memory())
     row["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     row["wall_seconds"] = time.perf_counter() - start
-    row["other_seconds"] = max(row["wall_seconds"] - sum(row.get(k) or 0.0 for k in TIME_KEYS), 0.0)
+    row["other_seconds"] = other_seconds(row, row["wall_seconds"])
     return row
 
 

@@ -25,6 +25,16 @@ import time
 import keras
 
 
+#: The phases a run's wall time is split into, as result columns; `other_seconds` is the rest.
+TIME_COLUMNS = ("data_seconds", "build_seconds", "train_seconds", "validation_seconds", "precise_bn_seconds",
+                "test_seconds", "inference_seconds")
+
+
+def other_seconds(columns: dict, wall: float) -> float:
+    """What of `wall` no phase column in `columns` covers (never below zero)."""
+    return max(wall - sum(columns.get(key) or 0.0 for key in TIME_COLUMNS), 0.0)
+
+
 def lr_factor(progress: float, schedule: str) -> float:
     """The learning rate's fraction of its peak after `progress` (0..1) of the run: `constant` stays at 1,
     `linear` and `cosine` reach 0 at the end."""
@@ -90,7 +100,6 @@ class TrainClock(keras.callbacks.Callback):
         self._since: float | None = None  # start of the running timed span, None while paused
         self._fit_called = 0.0
         self._test_start = 0.0
-        self._last_step = 0.0
 
     @property
     def budgeted(self) -> bool:
@@ -151,10 +160,9 @@ class TrainClock(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.images += self.batch_size
         self._wait(logs)  # the clock must not run ahead of asynchronously dispatched steps
-        self._last_step = time.perf_counter()
         if self.compile_seconds is None:
-            self.compile_seconds = self._last_step - self._fit_called
-            self._since = self._last_step
+            self._since = time.perf_counter()
+            self.compile_seconds = self._since - self._fit_called
         if self.budgeted and self.progress() >= 1.0:
             self.done = True
             self.model.stop_training = True
@@ -167,6 +175,7 @@ class TrainClock(keras.callbacks.Callback):
         now = time.perf_counter()
         self.validation_seconds += now - self._test_start
         self._since = now
+
 
 @keras.saving.register_keras_serializable(package="zoo")
 class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):

@@ -37,21 +37,21 @@ def _override(text: str) -> tuple[str, object]:
     return key.strip(), parsed
 
 
-BUDGET_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "img": None, "images": None}
+BUDGET_UNITS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600, "img": None, "images": None}
 
 
 def _budget(text: str) -> dict:
     """`--budget 10m` / `90s` / `1.5h` -> {"budget_seconds": ...}; `50000img` -> {"budget_images": 50000}."""
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-z]*)\s*", text.lower())
     unit = match.group(2) if match else None
-    if not match or unit not in {**BUDGET_UNITS, "": 1}:
+    if not match or unit not in BUDGET_UNITS:
         raise argparse.ArgumentTypeError(f"expected a training budget such as 90s, 10m, 1.5h or 50000img, got {text!r}")
     value = float(match.group(1))
     if unit in ("img", "images"):
         if not value.is_integer() or value < 1:
             raise argparse.ArgumentTypeError(f"an images budget must be a whole number >= 1, got {text!r}")
         return {"budget_images": int(value)}
-    seconds = value * BUDGET_UNITS.get(unit, 1)
+    seconds = value * BUDGET_UNITS[unit]
     if seconds <= 0:
         raise argparse.ArgumentTypeError(f"a time budget must be above zero, got {text!r}")
     return {"budget_seconds": seconds}

@@ -113,8 +113,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("precise_bn_seconds", "Float64", "re-estimating BN statistics after training (recipe knob precise_bn)"),
     Column("test_seconds", "Float64", "evaluating the test split (after each epoch when tracked, and at the end)"),
     Column("inference_seconds", "Float64", "the inference-speed timing"),
-    Column("other_seconds", "Float64", "the rest of wall_seconds (environment, bookkeeping, freeing memory); "
-                                       "data + build + train + validation + precise_bn + test + inference + other = wall"),
+    Column("other_seconds", "Float64", "the rest of wall_seconds (environment, bookkeeping, freeing memory); data + "
+                                       "build + train + validation + precise_bn + test + inference + other = wall"),
     Column("seconds_to_target", "Float64", "train_seconds of the epochs up to epochs_to_target: time to accuracy, "
                                            "compilation and evaluation excluded (empty: target not reached)"),
     Column("seconds_per_epoch", "Float64", "median epoch time, first epoch excluded when there are two or more"),
@@ -306,8 +306,9 @@ def time_to_accuracy(table: pd.DataFrame) -> pd.DataFrame:
 
 SUMMARY = (("variant", "variant"), ("dataset_source", "data"), ("recipe", "recipe"), ("seed", "seed"),
            ("epochs", "epochs"), ("batch_size", "batch"), ("precision", "precision"), ("params", "params"),
-           ("macs_per_image", "MACs"), ("top1", "top-1 %"), ("top5", "top-5 %"), ("budget_seconds", "budget s"), ("images_seen", "images"),
-           ("compile_seconds", "compile s"), ("train_seconds", "train s"), ("wall_seconds", "wall s"),
+           ("macs_per_image", "MACs"), ("top1", "top-1 %"), ("top5", "top-5 %"),
+           ("budget_seconds", "budget s"), ("images_seen", "images"), ("compile_seconds", "compile s"),
+           ("train_seconds", "train s"), ("wall_seconds", "wall s"),
            ("seconds_per_epoch", "s/epoch"), ("train_images_per_second", "train img/s"),
            ("inference_images_per_second", "infer img/s"), ("status", "status"))
 SHARED = ("backend", "backend_version", "keras_version", "device", "host", "git_sha")

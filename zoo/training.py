@@ -31,7 +31,7 @@ import keras
 import numpy as np
 
 from zoo.batchnorm import reestimate_batchnorm
-from zoo.budget import LinearDecay, Phases, TrainClock
+from zoo.budget import LinearDecay, Phases, TrainClock, other_seconds
 from zoo.data import load_dataset
 from zoo.data.preprocess import augmentation, normalization
 from zoo.environment import peak_device_memory, reset_peak_memory
@@ -109,7 +109,8 @@ def enable_compilation_cache() -> str | None:
 
 def resolve_loop(loop: str, data_bytes: int = 0, budgeted: bool = False) -> str:
     """`"auto"`: the device loop on JAX with an accelerator when the training data (`data_bytes`) takes at
-    most a quarter of its memory and the run has no budget, Keras' fit otherwise. Not on a CPU: XLA:CPU runs convolutions inside a
+    most a quarter of its memory and the run has no budget, Keras' fit otherwise. Not on a CPU: XLA:CPU
+    runs convolutions inside a
     loop body (`lax.scan`) on a slow path, measured 40x slower per step than the same step compiled alone
     on a 2-core CPU (resnet_tiny on digits: 11.7 s per epoch against fit's 0.78 s)."""
     from zoo import device_loop
@@ -379,7 +380,7 @@ def _time_columns(phases: Phases, clock: TrainClock, wall: float) -> dict:
         "test_seconds": phases.seconds.get("test", 0.0),
         "inference_seconds": phases.seconds.get("inference", 0.0),
     }
-    return {**columns, "other_seconds": max(wall - sum(columns.values()), 0.0), "wall_seconds": wall}
+    return {**columns, "other_seconds": other_seconds(columns, wall), "wall_seconds": wall}
 
 
 def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit: int | None = None,
