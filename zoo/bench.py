@@ -35,6 +35,7 @@ import pandas as pd
 
 from zoo.budget import TIME_COLUMNS, other_seconds
 from zoo.environment import environment, peak_host_memory
+from zoo.isolate import ProcessDied, call_isolated
 from zoo.recipes import get_recipe
 from zoo.results import append_rows, read_table, summary_markdown, write_history, write_text_atomic
 from zoo.sweeps import PlannedRun, Sweep
@@ -84,10 +85,7 @@ def run_one(run: PlannedRun, *, sweep: str, out: Path, data_dir=None, verbose: i
     """Train one planned run and return its table row (never raises for a failing run)."""
     if train_fn is None:
         from zoo.training import train as train_fn
-    row = {"run_id": run.run_id, "sweep": sweep, "variant": run.variant, "dataset": run.dataset,
-           "recipe": run.recipe, "overrides": json.dumps(run.overrides, sort_keys=True), "seed": run.seed,
-           "inference_batch": run.inference_batch, **environment(),
-           "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    row = _planned_row(run, sweep)
     start = time.perf_counter()
     kwargs = _train_kwargs(run, data_dir, verbose)
     result = None
@@ -127,6 +125,25 @@ def run_one(run: PlannedRun, *, sweep: str, out: Path, data_dir=None, verbose: i
     return row
 
 
+def _planned_row(run: PlannedRun, sweep: str) -> dict:
+    return {"run_id": run.run_id, "sweep": sweep, "variant": run.variant, "dataset": run.dataset,
+            "recipe": run.recipe, "overrides": json.dumps(run.overrides, sort_keys=True), "seed": run.seed,
+            "inference_batch": run.inference_batch, **environment(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+
+def run_isolated(run: PlannedRun, *, sweep: str, out: Path, **kwargs) -> dict:
+    """`run_one` in a fresh process (`zoo.isolate`); a process that dies mid-run becomes a `failed` row."""
+    start = time.perf_counter()
+    try:
+        return call_isolated(run_one, run, sweep=sweep, out=out, **kwargs)
+    except ProcessDied as exc:
+        row = _planned_row(run, sweep)
+        row.update(status="failed", error=str(exc), finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                   wall_seconds=time.perf_counter() - start)
+        return row
+
+
 def _release() -> None:
     """Free the finished run's graphs and device buffers before the next one."""
     keras.backend.clear_session()
@@ -155,9 +172,14 @@ def pending_runs(sweep: Sweep, table: pd.DataFrame, *, retry_failed: bool = Fals
 
 
 def run_sweep(sweep: Sweep, *, out: str | Path, data_dir=None, verbose: int = 1, retry_failed: bool = False,
-              plots: bool = True, log: Callable[[str], None] = print, train_fn: Callable | None = None
-              ) -> pd.DataFrame:
-    """Run every pending run of `sweep`, appending a row to the table in `out` after each; return the table."""
+              plots: bool = True, log: Callable[[str], None] = print, train_fn: Callable | None = None,
+              isolate: bool = False) -> pd.DataFrame:
+    """Run every pending run of `sweep`, appending a row to the table in `out` after each; return the table.
+
+    `isolate` runs each in a fresh process (`zoo.isolate`: what `zoo bench` does), so every run starts from the
+    same state and the sweep's memory stays that of its largest run; `train_fn` must then pickle.
+    """
+    runner = run_isolated if isolate else run_one
     out = Path(out)
     todo = pending_runs(sweep, read_table(out), retry_failed=retry_failed)
     skipped = len(sweep.runs) - len(todo)
@@ -170,7 +192,7 @@ def run_sweep(sweep: Sweep, *, out: str | Path, data_dir=None, verbose: int = 1,
         elapsed = time.perf_counter() - began
         eta = f", ETA {_duration(elapsed / (index - 1) * (len(todo) - index + 1))}" if index > 1 else ""
         log(f"[{skipped + index}/{len(sweep.runs)}] {run.label}  (elapsed {_duration(elapsed)}{eta})")
-        row = run_one(run, sweep=sweep.name, out=out, data_dir=data_dir, verbose=verbose, train_fn=train_fn)
+        row = runner(run, sweep=sweep.name, out=out, data_dir=data_dir, verbose=verbose, train_fn=train_fn)
         append_rows(out, [row], markdown=lambda t: summary_markdown(t, title=f"sweep {sweep.name}"))
         log(f"    {_outcome(row)}")
     table = read_table(out)

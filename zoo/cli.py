@@ -188,7 +188,7 @@ def cmd_bench(args) -> int:
         print(line, file=sys.stderr, flush=True)
 
     table = run_sweep(sweep, out=out, data_dir=args.data_dir, verbose=0 if args.quiet else 1,
-                      retry_failed=args.retry_failed, plots=not args.no_plots, log=log)
+                      retry_failed=args.retry_failed, plots=not args.no_plots, log=log, isolate=not args.in_process)
     print((out / MARKDOWN).read_text() if (out / MARKDOWN).exists() else "(no runs)")
     return 0 if (table["status"] == "ok").all() else 1
 
@@ -351,6 +351,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-failed", action="store_true", help="rerun runs whose row is not ok")
     p.add_argument("--dry-run", action="store_true", help="print the planned runs (done / to run) and stop")
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
+    p.add_argument("--in-process", action="store_true",
+                   help="run every run in this process instead of a fresh process per run (later runs get slower)")
     p.add_argument("--quiet", action="store_true", help="no Keras progress bars (sweep progress still shown)")
     p.set_defaults(func=cmd_bench)
 

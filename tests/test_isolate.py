@@ -1,0 +1,65 @@
+"""A process per run: answers and exceptions come back, a dying process is a clear error or a `failed` row."""
+
+import os
+import signal
+
+import pytest
+
+from zoo.bench import run_sweep
+from zoo.isolate import ProcessDied, call_isolated, describe_exit
+from zoo.sweeps import parse_sweep
+
+
+def pid_and_backend():
+    import keras
+
+    return os.getpid(), keras.backend.backend()
+
+
+def fail(message):
+    raise ValueError(message)
+
+
+def exit_without_answer(code):
+    os._exit(code)
+
+
+def kill_self(variant, recipe, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_call_runs_in_another_process_on_the_same_backend():
+    import keras
+
+    pid, backend = call_isolated(pid_and_backend)
+    assert pid != os.getpid() and backend == keras.backend.backend()
+
+
+def test_the_call_s_exception_is_raised_here():
+    with pytest.raises(ValueError, match="^bad knob$"):
+        call_isolated(fail, "bad knob")
+
+
+def test_a_process_that_dies_is_a_clear_error():
+    with pytest.raises(ProcessDied, match="the run's process exited with status 3 without a result"):
+        call_isolated(exit_without_answer, 3)
+    assert describe_exit(-signal.SIGKILL) == "was killed by SIGKILL (often the kernel's out-of-memory killer)"
+    assert describe_exit(-signal.SIGSEGV) == "was killed by SIGSEGV"
+
+
+def test_isolated_sweep_rows_match_and_a_killed_run_is_a_failed_row(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+    text = ('[defaults]\nlimit = 64\ninference_batch = 16\noverrides = { epochs = 1, batch_size = 32 }\n'
+            '[[group]]\nvariants = ["resnet_tiny"]\nrecipes = ["mnist_functional"]\ndatasets = ["digits"]\n')
+    sweep = parse_sweep(text, name="isolated")
+    table = run_sweep(sweep, out=tmp_path / "a", verbose=0, log=lambda line: None, plots=False, isolate=True)
+    row = table.iloc[0]
+    assert row["status"] == "ok" and 0 <= row["top1"] <= 1 and row["images_seen"] == 32  # 51 after the 20% validation split: one full batch
+    assert row["peak_host_memory_mb"] > 0 and row["train_seconds"] > 0 and row["history_file"]
+
+    table = run_sweep(sweep, out=tmp_path / "b", verbose=0, log=lambda line: None, plots=False, isolate=True,
+                      train_fn=kill_self)
+    row = table.iloc[0]
+    assert row["status"] == "failed" and "killed by SIGKILL" in row["error"]
+    assert row["variant"] == "resnet_tiny" and row["backend"] and row["wall_seconds"] > 0

@@ -1,0 +1,93 @@
+"""Call a function in a fresh process, so that one training run cannot slow down or bloat the next.
+
+Why: a long sweep in one process got slower run after run (training, evaluation and the time between
+them alike) and its peak memory grew, although each run's session was cleared (measured in
+benchmarks/results/cpu-2core/README.md). A process per run starts every run from the same state and gives
+its memory back to the system when it ends.
+
+The processes come from a fork server that has imported `zoo.training` (and with it Keras and the backend)
+once, so a run starts at once instead of importing the backend again; nothing has run on the backend in the
+server when it forks. Where there is no fork server (Windows, macOS' default),
+runs start with "spawn" and import everything themselves.
+
+>>> import operator
+>>> call_isolated(operator.add, 2, 3)
+5
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+from typing import Any, Callable
+
+from zoo.errors import ZooError
+
+PRELOAD = ["zoo.training", "zoo.bench"]
+
+
+class ProcessDied(ZooError):
+    """The process running a call ended without returning or raising (killed, crashed, or exited)."""
+
+    def __init__(self, exitcode: int | None):
+        self.exitcode = exitcode
+        super().__init__(f"the run's process {describe_exit(exitcode)}")
+
+
+def describe_exit(exitcode: int | None) -> str:
+    """How a process ended, in words: `killed by SIGKILL (...)`, `exited with status 3`."""
+    if exitcode is None:
+        return "did not end"
+    if exitcode < 0:
+        name = signal.Signals(-exitcode).name if -exitcode in signal.Signals._value2member_map_ else -exitcode
+        hint = " (often the kernel's out-of-memory killer)" if -exitcode == signal.SIGKILL else ""
+        return f"was killed by {name}{hint}"
+    return f"exited with status {exitcode} without a result"
+
+
+def _context():
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(PRELOAD)
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def _child(connection, fn, args, kwargs) -> None:
+    try:
+        answer = ("ok", fn(*args, **kwargs))
+    except BaseException as exc:  # sent back and raised in the caller
+        answer = ("error", exc)
+    try:
+        connection.send(answer)
+    except Exception as exc:  # an unpicklable answer or exception: send its text
+        connection.send(("error", RuntimeError(f"{type(answer[1]).__name__}: {answer[1]} ({exc})")))
+    connection.close()
+
+
+def call_isolated(fn: Callable, *args, **kwargs) -> Any:
+    """`fn(*args, **kwargs)` in a new process: its return value, or its exception raised here.
+
+    `fn`, its arguments and its result must pickle (module-level functions, plain data). A process that dies
+    without answering raises `ProcessDied`; Ctrl-C here stops the process too.
+    """
+    context = _context()
+    receive, send = context.Pipe(duplex=False)
+    process = context.Process(target=_child, args=(send, fn, args, kwargs))
+    process.start()
+    send.close()
+    try:
+        try:
+            status, value = receive.recv()
+        except EOFError:  # closed without an answer: the process died
+            process.join()
+            raise ProcessDied(process.exitcode) from None
+        process.join()
+    finally:
+        if process.is_alive():
+            process.terminate()
+            process.join()
+        receive.close()
+    if status == "error":
+        raise value
+    return value
