@@ -17,6 +17,8 @@
 Each run: train with the recipe (compilation and warm-up timed apart from training), evaluate on the test
 split, time inference on a fixed batch, then append the row under the table's file lock. A rerun of the
 same sweep skips run ids already in the table (`retry_failed` reruns the ones that did not end ok).
+Several processes (or hosts on a shared filesystem) on one table divide the runs: each run is claimed
+under the table's lock before it starts, and a run another live process holds is skipped (`zoo.claims`).
 A non-finite loss stops a run as `diverged`; an out-of-memory error retries once at half the batch; any
 other exception becomes a `failed` row with its message, and the sweep goes on.
 """
@@ -34,10 +36,11 @@ import keras
 import pandas as pd
 
 from zoo.budget import TIME_COLUMNS, other_seconds
+from zoo.claims import Heartbeat, claim, holder, release
 from zoo.environment import environment, peak_host_memory
 from zoo.isolate import ProcessDied, call_isolated
 from zoo.recipes import get_recipe
-from zoo.results import append_rows, read_table, summary_markdown, write_history, write_text_atomic
+from zoo.results import append_rows, locked, read_table, summary_markdown, write_history, write_text_atomic
 from zoo.sweeps import PlannedRun, Sweep
 
 OOM_MARKERS = ("resource_exhausted", "resource exhausted", "out of memory", "outofmemory", "oom when allocating",
@@ -186,14 +189,24 @@ def run_sweep(sweep: Sweep, *, out: str | Path, data_dir=None, verbose: int = 1,
     log(f"sweep {sweep.name}: {len(sweep.runs)} runs, {skipped} already in {out}, {len(todo)} to run")
     began = time.perf_counter()
     for index, run in enumerate(todo, 1):
-        if not pending_runs(Sweep(sweep.name, "", (run,)), read_table(out), retry_failed=retry_failed):
-            log(f"[{skipped + index}/{len(sweep.runs)}] {run.label}: written meanwhile by another sweep, skipped")
+        head = f"[{skipped + index}/{len(sweep.runs)}] {run.label}"
+        with locked(out):
+            done = not pending_runs(Sweep(sweep.name, "", (run,)), read_table(out), retry_failed=retry_failed)
+            mine = None if done else claim(out, run.run_id)
+        if mine is None:
+            who = None if done else holder(out, run.run_id)
+            log(f"{head}: skipped, " + (f"running in {who['host']} pid {who['pid']}" if who
+                                         else "written meanwhile by another sweep"))
             continue
         elapsed = time.perf_counter() - began
         eta = f", ETA {_duration(elapsed / (index - 1) * (len(todo) - index + 1))}" if index > 1 else ""
-        log(f"[{skipped + index}/{len(sweep.runs)}] {run.label}  (elapsed {_duration(elapsed)}{eta})")
-        row = runner(run, sweep=sweep.name, out=out, data_dir=data_dir, verbose=verbose, train_fn=train_fn)
-        append_rows(out, [row], markdown=lambda t: summary_markdown(t, title=f"sweep {sweep.name}"))
+        log(f"{head}  (elapsed {_duration(elapsed)}{eta})")
+        try:
+            with Heartbeat(mine):
+                row = runner(run, sweep=sweep.name, out=out, data_dir=data_dir, verbose=verbose, train_fn=train_fn)
+            append_rows(out, [row], markdown=lambda t: summary_markdown(t, title=f"sweep {sweep.name}"))
+        finally:
+            release(mine)
         log(f"    {_outcome(row)}")
     table = read_table(out)
     if plots and len(table):
