@@ -51,7 +51,8 @@ def test_builtin_sweeps_parse_and_plan():
     assert [r.variant for r in quick.runs] == ["resnet18_cifar10_tf2", "resnet34_cifar10_tf2", "resnet18_cifar10_d2l",
                                                "resnet18_cifar100_tf2", "resnet34_cifar100_tf2",
                                                "resnet18_mnist_functional"]
-    assert all(r.overrides["budget_seconds"] == 45 and r.limit is None and r.test_limit == 1000 for r in quick.runs)
+    assert all(r.overrides["budget_seconds"] == 40 and r.limit is None and r.test_limit == 500 for r in quick.runs)
+    assert all(r.overrides["precise_bn"] == 256 and r.inference_batch == 0 for r in quick.runs)
     assert {r.dataset for r in quick.runs} == {"cifar10", "mnist"}
     for name in ("seed002-full", "mnist-99", "articles-budget", "cifar-depth"):  # the CPU result tables' sweeps
         assert load_sweep(name).runs, name
@@ -102,6 +103,8 @@ def test_grid_and_max_epochs():
     ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\nseeds = [-1]", "seeds must be integers >= 0, got -1"),
     ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\noverrides = { seed = 1 }", "not the seed knob"),
     ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\nlimit = 0", "limit must be an integer >= 1, got 0"),
+    ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\ninference_batch = -1",
+     "inference_batch must be an integer >= 0, got -1"),
     ("[[group]]\nvariants = ['resnet20']\nrecipe = ['fast']", "unknown key 'recipe'"),
     ("[[group]]\nvariants = ['resnet20']", "needs variants and recipes"),
     ("[[group]]\nvariants = []\nrecipes = ['fast']", "variants must be a value or a non-empty list"),
@@ -210,7 +213,7 @@ def test_nan_loss_stops_the_run_as_diverged(offline, tmp_path):
 
 def test_time_to_accuracy_columns_and_summary(offline, tmp_path):
     plain = parse_sweep(sweep_text(DIGITS), name="t").runs[0]
-    sweep = parse_sweep(sweep_text(DIGITS + "\nseeds = [0, 1]\ntarget_top1 = 0.0"), name="tta")
+    sweep = parse_sweep(sweep_text(DIGITS + "\nseeds = [0, 1]\ntarget_top1 = 0.0\ninference_batch = 0"), name="tta")
     assert sweep.runs[0].target_top1 == 0.0 and sweep.runs[0].run_id != plain.run_id
     assert "target top-1 0.00%" in sweep.runs[0].label
     table = run_sweep(sweep, out=tmp_path / "t", verbose=0, log=quiet, plots=False)
@@ -218,6 +221,7 @@ def test_time_to_accuracy_columns_and_summary(offline, tmp_path):
     assert (table["seconds_to_target"] == table["train_seconds"]).all()  # one epoch: reached after it
     assert set(read_history(tmp_path / "t", table.iloc[0])) >= {"test_top1", "test_loss"}
     assert table["loop"].tolist() == ["keras", "keras"] and table["jit_compile"].notna().all()
+    assert table["inference_images_per_second"].isna().all() and (table["inference_seconds"] == 0).all()  # batch 0
     summary = (tmp_path / "t" / "results.md").read_text()
     assert "Time to accuracy" in summary and "| resnet_tiny | digits | mnist_functional |" in summary
 

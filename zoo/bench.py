@@ -79,8 +79,8 @@ def result_columns(result: dict) -> dict:
 
 def _train_kwargs(run: PlannedRun, data_dir, verbose: int) -> dict:
     return dict(data_dir=data_dir, limit=run.limit, test_limit=run.test_limit, out_dir=None, verbose=verbose,
-                measure_inference=True, inference_batch=run.inference_batch, target_top1=run.target_top1,
-                dataset=run.dataset, seed=run.seed, **run.overrides)
+                measure_inference=run.inference_batch > 0, inference_batch=run.inference_batch or 1,
+                target_top1=run.target_top1, dataset=run.dataset, seed=run.seed, **run.overrides)
 
 
 def run_one(run: PlannedRun, *, sweep: str, out: Path, data_dir=None, verbose: int = 1,

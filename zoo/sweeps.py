@@ -8,7 +8,7 @@ A sweep file (the built-in ones are in `benchmarks/sweeps/`)::
     seeds = [0]
     limit = 1000               # at most this many train and test images (omit: the whole dataset)
     test_limit = 2000          # at most this many test images (a budgeted run: whole training set, quick score)
-    inference_batch = 64       # batch of the inference-speed timing
+    inference_batch = 64       # batch of the inference-speed timing (0: no timing)
     target_top1 = 0.94         # time to accuracy: test top-1 after every epoch (untimed), seconds to reach it
     overrides = { epochs = 1 } # recipe knobs, merged under each group's own overrides
                                # (a budget: { budget_seconds = 600 } or { budget_images = 50000 })
@@ -120,11 +120,11 @@ def _expand_variants(patterns: list, where: str) -> list[str]:
     return names
 
 
-def _int_or_none(value, key: str, where: str) -> int | None:
+def _int_or_none(value, key: str, where: str, minimum: int = 1) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ZooError(f"{where}: {key} must be an integer >= 1, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ZooError(f"{where}: {key} must be an integer >= {minimum}, got {value!r}")
     return value
 
 
@@ -192,7 +192,7 @@ def _group_runs(defaults: dict, group: dict, *, where: str, extra_overrides: dic
             raise ZooError(f"{where}: seeds must be integers >= 0, got {seed!r}")
     limit = _int_or_none(merged.get("limit"), "limit", where)
     test_limit = _int_or_none(merged.get("test_limit"), "test_limit", where)
-    inference_batch = _int_or_none(merged.get("inference_batch", 256), "inference_batch", where)
+    inference_batch = _int_or_none(merged.get("inference_batch", 256), "inference_batch", where, minimum=0)
     target = merged.get("target_top1")
     if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float))
                                or not 0 <= target <= 1):
