@@ -177,3 +177,16 @@ def test_bayesian_and_hyperband_tuners_run(offline, tmp_path, kind):
     table = read_table(trials_folder(tmp_path, kind))
     assert len(table) >= 2 and table["status"].eq("ok").all() and table["trial_id"].is_unique
     assert best is not None and (tmp_path / kind / "best_spec.json").exists()
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "two"])
+def test_max_trials_below_one_is_refused(capsys, value):
+    """A search without a positive trial limit never ends: refused before anything is built."""
+    try:
+        code = main(["tune", "resnet_tiny", "--max-trials", value])
+    except SystemExit as exit:  # argparse's own exit
+        code = exit.code
+    err = capsys.readouterr().err
+    assert code == 2 and f"expected a whole number >= 1, got '{value}'" in err and "Traceback" not in err
+    with pytest.raises(ZooError, match="max_trials must be a whole number >= 1"):
+        make_tuner("random", None, max_trials=0, directory=".", project="p")

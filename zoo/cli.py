@@ -40,6 +40,17 @@ def _override(text: str) -> tuple[str, object]:
 BUDGET_UNITS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600, "img": None, "images": None}
 
 
+def _count(text: str) -> int:
+    """A whole number >= 1 (`--max-trials`)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
 def _budget(text: str) -> dict:
     """`--budget 10m` / `90s` / `1.5h` -> {"budget_seconds": ...}; `50000img` -> {"budget_images": 50000}."""
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-z]*)\s*", text.lower())
@@ -364,7 +375,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="dataset (default: the recipe's)")
     p.add_argument("--recipe", default="fast", help="training recipe (default: fast)")
     p.add_argument("--tuner", choices=["random", "bayesian", "hyperband", "grid"], default="random")
-    p.add_argument("--max-trials", type=int, default=10)
+    p.add_argument("--max-trials", type=_count, default=10, metavar="N", help="stop after N trials (>= 1)")
     p.add_argument("--directory", default="tune", help="keras-tuner directory (default: tune)")
     p.add_argument("--project", help="project name inside the directory (default: base-dataset-recipe-tuner)")
     p.add_argument("--knobs", help="comma-separated subset of the knobs to search, e.g. stem,shortcut,lr")

@@ -294,6 +294,8 @@ def make_tuner(kind: str, hypermodel: ZooHyperModel, *, max_trials: int, directo
     """A keras-tuner tuner of `kind` whose trials train through `hypermodel` and land in one table."""
     if kind not in TUNERS:
         raise ZooError(f"tuner must be one of {', '.join(TUNERS)}, got {kind!r}")
+    if isinstance(max_trials, bool) or not isinstance(max_trials, int) or max_trials < 1:
+        raise ZooError(f"max_trials must be a whole number >= 1 (a search without it never ends), got {max_trials!r}")
     cls = type(f"Zoo{TUNERS[kind].__name__}", (TUNERS[kind], TrialTable), {})
     objective = keras_tuner.Objective(OBJECTIVE, direction="max")
     options = dict(hypermodel=hypermodel, objective=objective, directory=str(directory), project_name=project,

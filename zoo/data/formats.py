@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import gzip
 import io
+import lzma
 import os
 import pickle
 import struct
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -80,9 +82,34 @@ CIFAR_LAYOUT = {  # dataset -> (folder name, train files, test files, meta file,
 }
 
 
+# Everything a CIFAR pickle constructs: numpy arrays (and their dtypes), and bytes written by Python 3.
+CIFAR_PICKLE_GLOBALS = frozenset({
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+})
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickles only what CIFAR files hold: a pickle that names any other callable or class (the way a
+    malicious pickle runs code) is refused before anything is called."""
+
+    def __init__(self, raw: bytes, where: str):
+        super().__init__(io.BytesIO(raw), encoding="latin1")
+        self.where = where
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in CIFAR_PICKLE_GLOBALS:
+            raise DatasetError(f"{self.where} is not a CIFAR pickle: it asks to load {module}.{name}, which CIFAR "
+                               f"files never do (refused; nothing in it was run)")
+        return super().find_class(module, name)
+
+
 def _unpickle(raw: bytes, where: str) -> dict:
     try:
-        obj = pickle.loads(raw, encoding="latin1")
+        obj = _CifarUnpickler(raw, where).load()
+    except DatasetError:
+        raise
     except Exception as exc:  # pickle raises many types on corrupt input
         raise DatasetError(f"{where} is not a readable CIFAR pickle: {exc}") from None
     if not isinstance(obj, dict):
@@ -105,8 +132,11 @@ def read_cifar(path: str | os.PathLike, dataset: str) -> dict[str, object]:
         try:  # read every member once, closing the archive before parsing
             with tarfile.open(path) as tar:
                 contents = {m.name.split("/", 1)[-1]: tar.extractfile(m).read()
-                            for m in tar.getmembers() if m.isfile()}
-        except (tarfile.TarError, OSError, EOFError) as exc:
+                            for m in _safe_members(tar, path) if m.isfile()}
+                _check_complete(tar, path)
+        except DatasetError:
+            raise
+        except ARCHIVE_ERRORS as exc:
             raise DatasetError(f"cannot read CIFAR archive {path} (truncated or corrupt?): {exc}") from None
 
         def fetch(name):
@@ -133,20 +163,57 @@ def read_cifar(path: str | os.PathLike, dataset: str) -> dict[str, object]:
 
 # -- image folders ----------------------------------------------------------------------------
 
+ARCHIVE_ERRORS = (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, ValueError, lzma.LZMAError, zlib.error)
+
+
+def _outside(name: str) -> bool:
+    return name.startswith(("/", "\\")) or Path(name).is_absolute() or ".." in Path(name.replace("\\", "/")).parts
+
+
+def _safe_members(tar: tarfile.TarFile, path: Path):
+    """The archive's members, streamed; a link, a device or a name reaching outside the archive is refused
+    (a dataset archive holds folders and regular files only)."""
+    for member in tar:
+        if member.issym() or member.islnk():
+            raise DatasetError(f"archive {path}: member {member.name!r} is a link; refused")
+        if _outside(member.name):
+            raise DatasetError(f"archive {path}: member {member.name!r} points outside the archive; refused")
+        if not (member.isfile() or member.isdir()):
+            raise DatasetError(f"archive {path}: member {member.name!r} is not a regular file or folder; refused")
+        yield member
+
+
+def _check_complete(tar: tarfile.TarFile, path: Path) -> None:
+    """Fail unless the tar stream really ended: `tarfile` stops quietly at a header it cannot read, so a
+    damaged archive would otherwise load as a shorter one. Reading the rest of the (decompressed) stream
+    also runs the compressor's own end-of-stream and checksum tests."""
+    rest = tar.fileobj
+    while chunk := rest.read(1 << 20):
+        if chunk.strip(b"\0"):
+            raise DatasetError(f"archive {path} is damaged: its members stop at an unreadable header near byte "
+                               f"{tar.offset:,} of the tar stream, with data after it (truncated or corrupt copy)")
+
+
 def _archive_entries(path: Path):
     """Yield (relative path parts, bytes) for every image file in a zip or tar archive."""
     try:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as zf:
                 for info in zf.infolist():
+                    if _outside(info.filename):
+                        raise DatasetError(f"archive {path}: member {info.filename!r} points outside the archive; "
+                                           f"refused")
                     if not info.is_dir() and info.filename.lower().endswith(IMAGE_SUFFIXES):
                         yield tuple(Path(info.filename).parts), zf.read(info)
         else:
             with tarfile.open(path) as tf:
-                for member in tf:  # streaming: works for .tar.xz without random access
+                for member in _safe_members(tf, path):  # streaming: works for .tar.xz without random access
                     if member.isfile() and member.name.lower().endswith(IMAGE_SUFFIXES):
                         yield tuple(Path(member.name).parts), tf.extractfile(member).read()
-    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+                _check_complete(tf, path)
+    except DatasetError:
+        raise
+    except ARCHIVE_ERRORS as exc:
         raise DatasetError(f"cannot read archive {path} (truncated or corrupt?): {exc}") from None
 
 

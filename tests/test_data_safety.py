@@ -1,0 +1,100 @@
+"""Untrusted dataset files: pickles that would run code, archives with links or escaping names, damaged
+archives that would load as shorter ones. Each is refused with a one-line `DatasetError`."""
+
+import io
+import os
+import pickle
+import tarfile
+
+import pytest
+from datafiles import tar_folder, write_cifar, write_image_folder
+
+from zoo.data import load_dataset
+from zoo.errors import DatasetError
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    monkeypatch.delenv("ZOO_DATA_DIR", raising=False)
+
+
+class Payload:
+    """Unpickling this would call os.system (how a malicious pickle runs code)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_a_cifar_pickle_that_would_run_code_is_refused_before_it_runs(tmp_path, packed):
+    folder = write_cifar(tmp_path / "data", "cifar10")
+    marker = tmp_path / "payload-ran"
+    (folder / "data_batch_2").write_bytes(pickle.dumps({b"data": Payload(marker), b"labels": [0]}, protocol=2))
+    data_dir = tmp_path / "data"
+    if packed:
+        data_dir = tmp_path / "packed"
+        data_dir.mkdir()
+        tar_folder(folder, data_dir / "cifar-10-python.tar.gz")
+    with pytest.raises(DatasetError, match=r"data_batch_2 is not a CIFAR pickle: it asks to load (posix|os)\.system, "
+                                           r"which CIFAR files never do \(refused; nothing in it was run\)"):
+        load_dataset("cifar10", data_dir=data_dir)
+    assert not marker.exists()
+
+
+def test_real_layout_cifar_pickles_still_load(tmp_path):
+    write_cifar(tmp_path / "data", "cifar10")  # numpy arrays and bytes, as the real files hold
+    assert load_dataset("cifar10", data_dir=tmp_path / "data").images.shape == (60, 32, 32, 3)
+
+
+def _tar_with(tmp_path, add) -> str:
+    root = write_image_folder(tmp_path / "pets")
+    archive = tmp_path / "pets.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(root, arcname="pets")
+        add(tar)
+    return str(archive)
+
+
+def test_links_and_escaping_names_in_an_archive_are_refused(tmp_path):
+    def link(tar):
+        info = tarfile.TarInfo("pets/train/cat/9999.png")
+        info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(info)
+
+    with pytest.raises(DatasetError, match=r"member 'pets/train/cat/9999.png' is a link; refused"):
+        load_dataset(_tar_with(tmp_path / "a", link))
+
+    def escape(tar):
+        data = (tmp_path / "a" / "pets" / "train" / "cat" / "0000.png").read_bytes()
+        info = tarfile.TarInfo("pets/../../evil.png")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+
+    with pytest.raises(DatasetError, match=r"member 'pets/../../evil.png' points outside the archive; refused"):
+        load_dataset(_tar_with(tmp_path / "b", escape))
+
+
+def test_an_archive_damaged_mid_stream_is_an_error_not_a_shorter_dataset(tmp_path):
+    root = write_image_folder(tmp_path / "pets", per_class=12)
+    archive = tar_folder(root, tmp_path / "pets.tar", "w")
+    raw = bytearray(archive.read_bytes())
+    with tarfile.open(archive) as tar:
+        members = tar.getmembers()
+    victim = members[len(members) // 2].offset  # a header in the middle: tarfile would stop there quietly
+    raw[victim + 148: victim + 156] = b"garbage!"  # its checksum field
+    archive.write_bytes(bytes(raw))
+    with pytest.raises(DatasetError, match=r"pets.tar is damaged: its members stop at an unreadable header"):
+        load_dataset(str(archive))
+
+    xz = tar_folder(root, tmp_path / "pets.tar.xz", "w:xz")
+    raw = bytearray(xz.read_bytes())
+    middle = len(raw) // 2
+    raw[middle: middle + 256] = bytes(b ^ 0xFF for b in raw[middle: middle + 256])
+    xz.write_bytes(bytes(raw))
+    with pytest.raises(DatasetError, match=r"pets.tar.xz"):
+        load_dataset(str(xz))
