@@ -98,3 +98,17 @@ def test_an_archive_damaged_mid_stream_is_an_error_not_a_shorter_dataset(tmp_pat
     xz.write_bytes(bytes(raw))
     with pytest.raises(DatasetError, match=r"pets.tar.xz"):
         load_dataset(str(xz))
+
+
+def test_tables_and_the_cache_are_written_with_the_user_s_umask(tmp_path):
+    from zoo.results import append_rows
+
+    previous = os.umask(0o022)
+    try:
+        append_rows(tmp_path / "table", [{"run_id": "a", "variant": "resnet20", "status": "ok"}])
+        write_cifar(tmp_path / "data", "cifar10")
+        load_dataset("cifar10", data_dir=tmp_path / "data")
+    finally:
+        os.umask(previous)
+    written = [*(tmp_path / "table").glob("results.*"), *(tmp_path / "cache").glob("*.npz")]
+    assert len(written) == 4 and {oct(p.stat().st_mode & 0o777) for p in written} == {oct(0o644)}

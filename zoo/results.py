@@ -27,11 +27,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
+from zoo.files import atomic_write
 
 TABLE = "results.parquet"
 CSV = "results.csv"
@@ -186,24 +187,10 @@ def locked(folder: str | os.PathLike):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Call `write(tmp_path)` then rename over `path`; a crash leaves no partial file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def read_table(folder_or_file: str | os.PathLike) -> pd.DataFrame:
@@ -238,10 +225,10 @@ def append_rows(folder: str | os.PathLike, rows: list[dict], *, markdown=None) -
             table = conform(table.iloc[table["run_id"].map(position).argsort(kind="stable")])
         else:
             table = new
-        _atomic_write(folder / TABLE, lambda tmp: table.to_parquet(tmp, index=False))
-        _atomic_write(folder / CSV, lambda tmp: table.to_csv(tmp, index=False))
+        atomic_write(folder / TABLE, lambda tmp: table.to_parquet(tmp, index=False))
+        atomic_write(folder / CSV, lambda tmp: table.to_csv(tmp, index=False))
         text = (markdown or summary_markdown)(table)
-        _atomic_write(folder / MARKDOWN, lambda tmp: Path(tmp).write_text(text))
+        atomic_write(folder / MARKDOWN, lambda tmp: Path(tmp).write_text(text))
     return table
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -29,6 +28,7 @@ import numpy as np
 
 from zoo.data import formats
 from zoo.errors import DatasetError
+from zoo.files import atomic_write
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
@@ -140,19 +140,16 @@ def _cached(name: str, source: str, path: Path, read: Callable[[], dict], use_ca
 
 
 def _atomic_savez(target: Path, arrays: dict) -> None:
-    """Write `target` whole or not at all: a temp file in the same folder, then an atomic rename."""
+    """Write `target` whole or not at all (`zoo.files.atomic_write`)."""
+    def savez(tmp: str) -> None:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
+        atomic_write(target, savez)
     except OSError:
         return  # no writable cache: loading still works, only slower next time
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # -- the public loader ------------------------------------------------------------------------

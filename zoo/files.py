@@ -1,0 +1,42 @@
+"""Whole-or-nothing file writes, shared by the tables, the dataset cache and the claims.
+
+>>> import tempfile
+>>> path = Path(tempfile.mkdtemp()) / "note.txt"
+>>> atomic_write(path, lambda tmp: Path(tmp).write_text("hello"))
+>>> path.read_text(), oct(path.stat().st_mode & 0o777) == oct(0o666 & ~current_umask())
+('hello', True)
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+
+def current_umask() -> int:
+    """The process's file-creation mask (read by setting it and putting it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> None:
+    """Call `write(tmp_path)` on a temporary file beside `path`, flush it to disk, rename it over `path`.
+
+    A crash leaves the old file or the new one, never half of one (the temporary file is `.NAME.*.tmp`).
+    The file gets the permissions of any new file (0666 less the umask), not `mkstemp`'s private 0600.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
