@@ -112,3 +112,36 @@ def test_tables_and_the_cache_are_written_with_the_user_s_umask(tmp_path):
         os.umask(previous)
     written = [*(tmp_path / "table").glob("results.*"), *(tmp_path / "cache").glob("*.npz")]
     assert len(written) == 4 and {oct(p.stat().st_mode & 0o777) for p in written} == {oct(0o644)}
+
+
+def test_a_damaged_or_missing_parquet_table_is_recovered_from_its_csv_or_named(tmp_path):
+    from zoo.errors import ZooError
+    from zoo.results import append_rows, read_table
+
+    folder = tmp_path / "table"
+    append_rows(folder, [{"run_id": f"r{i}", "variant": "resnet20", "status": "ok"} for i in range(4)])
+    parquet = folder / "results.parquet"
+    parquet.write_bytes(parquet.read_bytes()[:100])  # truncated
+    assert read_table(folder)["run_id"].tolist() == ["r0", "r1", "r2", "r3"]  # from the CSV copy
+    with pytest.raises(ZooError, match=r"cannot read table .*results.parquet \(truncated or corrupt\?\)"):
+        read_table(parquet)
+    parquet.unlink()  # lost: the CSV's rows are kept, never overwritten by the next append
+    table = append_rows(folder, [{"run_id": "r4", "variant": "resnet20", "status": "ok"}])
+    assert table["run_id"].tolist() == ["r0", "r1", "r2", "r3", "r4"]
+    (folder / "results.csv").write_bytes(b"\x00\xff garbage")
+    parquet.write_bytes(b"PAR1 not really")
+    with pytest.raises(ZooError, match=r"cannot read table .*results.csv"):
+        read_table(folder)
+
+
+def test_an_unwritable_table_folder_fails_before_any_run_trains(tmp_path):
+    from zoo.bench import run_sweep
+    from zoo.errors import ZooError
+    from zoo.sweeps import parse_sweep
+
+    calls = []
+    sweep = parse_sweep('[[group]]\nvariants = ["resnet_tiny"]\nrecipes = ["fast"]\ndatasets = ["digits"]', name="w")
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(ZooError, match=r"cannot write the table folder .*file/table: "):
+        run_sweep(sweep, out=tmp_path / "file" / "table", log=lambda line: None, train_fn=calls.append)
+    assert calls == []

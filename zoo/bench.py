@@ -40,7 +40,8 @@ from zoo.claims import Heartbeat, claim, holder, release
 from zoo.environment import environment, peak_host_memory
 from zoo.isolate import ProcessDied, call_isolated
 from zoo.recipes import get_recipe
-from zoo.results import append_rows, locked, read_table, summary_markdown, write_history, write_text_atomic
+from zoo.results import (append_rows, check_writable, locked, read_table, summary_markdown, write_history,
+                         write_text_atomic)
 from zoo.sweeps import PlannedRun, Sweep
 
 OOM_MARKERS = ("resource_exhausted", "resource exhausted", "out of memory", "outofmemory", "oom when allocating",
@@ -184,6 +185,7 @@ def run_sweep(sweep: Sweep, *, out: str | Path, data_dir=None, verbose: int = 1,
     """
     runner = run_isolated if isolate else run_one
     out = Path(out)
+    check_writable(out)
     todo = pending_runs(sweep, read_table(out), retry_failed=retry_failed)
     skipped = len(sweep.runs) - len(todo)
     log(f"sweep {sweep.name}: {len(sweep.runs)} runs, {skipped} already in {out}, {len(todo)} to run")

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from zoo.errors import ZooError
 from zoo.files import atomic_write
 
 TABLE = "results.parquet"
@@ -194,15 +195,46 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 
 
 def read_table(folder_or_file: str | os.PathLike) -> pd.DataFrame:
-    """A results table from its folder, its Parquet file or a CSV file (empty table when the folder has none)."""
+    """A results table from its folder, its Parquet file or a CSV file (empty table when the folder has none).
+
+    In a folder the Parquet file is the table; when it is missing or unreadable (a damaged copy) and the CSV
+    beside it reads, the CSV's rows are the table, so the next append rewrites both instead of starting over.
+    """
     path = Path(folder_or_file)
-    if path.suffix not in (".csv", ".parquet"):
-        path = path / TABLE
-        if not path.exists():  # a new table folder
-            return conform(pd.DataFrame())
-    if path.suffix == ".csv":
-        return conform(pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""]))
-    return conform(pd.read_parquet(path))
+    if path.suffix in (".csv", ".parquet"):
+        return _read_file(path)
+    parquet, csv = path / TABLE, path / CSV
+    try:
+        return _read_file(parquet) if parquet.exists() else _read_file(csv) if csv.exists() else conform(pd.DataFrame())
+    except ZooError:
+        if not (parquet.exists() and csv.exists()):
+            raise
+        return _read_file(csv)  # the Parquet file is damaged: its CSV copy
+
+
+def _read_file(path: Path) -> pd.DataFrame:
+    try:
+        if path.suffix == ".csv":
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        else:
+            frame = pd.read_parquet(path)
+        return conform(frame)
+    except FileNotFoundError:
+        raise ZooError(f"table {path} does not exist") from None
+    except Exception as exc:  # pyarrow and pandas raise many types for damaged files
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ZooError(f"cannot read table {path} (truncated or corrupt?): {text}") from None
+
+
+def check_writable(folder: str | os.PathLike) -> None:
+    """Fail now, with the reason, if a table cannot be written in `folder` (before any run trains)."""
+    folder = Path(folder)
+    try:
+        with locked(folder):
+            write_text_atomic(folder / ".write-check", "")
+            (folder / ".write-check").unlink()
+    except OSError as exc:
+        raise ZooError(f"cannot write the table folder {folder}: {exc.strerror or exc}") from None
 
 
 def append_rows(folder: str | os.PathLike, rows: list[dict], *, markdown=None) -> pd.DataFrame:
