@@ -118,6 +118,8 @@ def test_grid_and_max_epochs():
     ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\ngrid = { seed = [1, 2] }", "not the seed knob"),
     ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\ntarget_top1 = 94", "target_top1 must be a test top-1 "
      "fraction in \\[0, 1\\], got 94"),
+    ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\ndatasets = [3]", "datasets must be names \\(strings\\), got 3"),
+    ("[[group]]\nvariants = ['resnet20']\nrecipes = [1]", "recipes must be names \\(strings\\), got 1"),
 ])
 def test_bad_sweep_files(text, message):
     with pytest.raises(ZooError, match=message):
@@ -356,3 +358,13 @@ def test_benchmarks_readme_explains_every_column():
     from zoo.results import columns_markdown
 
     assert columns_markdown() in (ROOT / "benchmarks" / "README.md").read_text()
+
+
+def test_unreadable_sweep_files_and_empty_filters_are_one_line_errors(tmp_path, capsys):
+    bad = tmp_path / "latin.toml"
+    bad.write_bytes("description = 'caf\xe9'\n".encode("latin-1"))
+    with pytest.raises(ZooError, match=r"sweep file .*latin.toml is not UTF-8 text \(byte 18: invalid"):
+        load_sweep(str(bad))
+    assert main(["bench", "quick", "--variants", "vgg*", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "--variants 'vgg*' matches none of sweep quick's variants (resnet18_cifar100_tf2," in err

@@ -181,8 +181,11 @@ def cmd_bench(args) -> int:
     if args.variants:
         from fnmatch import fnmatchcase
 
-        sweep = type(sweep)(sweep.name, sweep.description,
-                            tuple(r for r in sweep.runs if fnmatchcase(r.variant, args.variants)))
+        kept = tuple(r for r in sweep.runs if fnmatchcase(r.variant, args.variants))
+        if not kept:
+            raise ZooError(f"--variants {args.variants!r} matches none of sweep {sweep.name}'s variants "
+                           f"({', '.join(sorted({r.variant for r in sweep.runs}))})")
+        sweep = type(sweep)(sweep.name, sweep.description, kept)
     out = Path(args.out or Path("bench") / sweep.name)
     if args.dry_run:
         from zoo.bench import pending_runs

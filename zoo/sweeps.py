@@ -106,6 +106,14 @@ def _as_list(value, key: str, where: str) -> list:
     raise ZooError(f"{where}: {key} must be a value or a non-empty list, got {value!r}")
 
 
+def _names(value, key: str, where: str) -> list[str]:
+    names = _as_list(value, key, where)
+    for name in names:
+        if not isinstance(name, str) or not name.strip():
+            raise ZooError(f"{where}: {key} must be names (strings), got {name!r}")
+    return names
+
+
 def _expand_variants(patterns: list, where: str) -> list[str]:
     names: list[str] = []
     for pattern in patterns:
@@ -185,7 +193,7 @@ def _group_runs(defaults: dict, group: dict, *, where: str, extra_overrides: dic
     if "variants" not in merged or "recipes" not in merged:
         raise ZooError(f"{where}: needs variants and recipes")
     variants = _expand_variants(_as_list(merged["variants"], "variants", where), where)
-    recipes = _as_list(merged["recipes"], "recipes", where)
+    recipes = _names(merged["recipes"], "recipes", where)
     seeds = _as_list(merged.get("seeds", [0]), "seeds", where)
     for seed in seeds:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -203,7 +211,7 @@ def _group_runs(defaults: dict, group: dict, *, where: str, extra_overrides: dic
         recipe = get_recipe(recipe_name, **overrides)  # validates the recipe name and every knob now
         if max_epochs is not None and recipe.epochs > max_epochs and not recipe.budgeted:
             overrides["epochs"] = max_epochs
-        datasets = _as_list(merged.get("datasets", [recipe.dataset]), "datasets", where)
+        datasets = _names(merged.get("datasets", [recipe.dataset]), "datasets", where)
         for variant, dataset, seed in itertools.product(variants, datasets, seeds):
             runs.append(PlannedRun(variant=variant, recipe=recipe_name, dataset=dataset, seed=seed,
                                    overrides=dict(sorted(overrides.items())), limit=limit,
@@ -244,4 +252,10 @@ def load_sweep(name_or_path: str, *, extra_overrides: dict | None = None, max_ep
             raise ZooError(f"unknown sweep {name_or_path!r}{hint} (built-in: {', '.join(known) or 'none found'}; "
                            "or give a path to a .toml file)")
         path = known[name_or_path]
-    return parse_sweep(path.read_text(), name=path.stem, extra_overrides=extra_overrides, max_epochs=max_epochs)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ZooError(f"cannot read sweep file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ZooError(f"sweep file {path} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    return parse_sweep(text, name=path.stem, extra_overrides=extra_overrides, max_epochs=max_epochs)
