@@ -6,6 +6,7 @@ import os
 import pickle
 import tarfile
 
+import numpy as np
 import pytest
 from datafiles import tar_folder, write_cifar, write_image_folder
 
@@ -145,3 +146,31 @@ def test_an_unwritable_table_folder_fails_before_any_run_trains(tmp_path):
     with pytest.raises(ZooError, match=r"cannot write the table folder .*file/table: "):
         run_sweep(sweep, out=tmp_path / "file" / "table", log=lambda line: None, train_fn=calls.append)
     assert calls == []
+
+
+def test_an_idx_label_outside_the_classes_is_an_error_not_an_extra_class(tmp_path):
+    from datafiles import write_idx, write_mnist
+
+    write_mnist(tmp_path / "mnist")
+    labels = np.zeros(40, np.uint8)
+    labels[7] = 200
+    write_idx(tmp_path / "mnist" / "train-labels-idx1-ubyte.gz", labels)
+    with pytest.raises(DatasetError, match=r"train labels span 0..200, but mnist has 10 classes \(0..9\)"):
+        load_dataset("mnist", data_dir=tmp_path)
+
+
+def test_a_damaged_cache_file_is_rebuilt(tmp_path):
+    write_cifar(tmp_path / "data", "cifar10")
+    first = load_dataset("cifar10", data_dir=tmp_path / "data")
+    (cached,) = (tmp_path / "cache").glob("*.npz")
+    cached.write_bytes(cached.read_bytes()[:200])
+    again = load_dataset("cifar10", data_dir=tmp_path / "data")
+    np.testing.assert_array_equal(first.images, again.images)
+
+
+def test_a_single_class_dataset_and_the_unknown_name_message(tmp_path):
+    root = write_image_folder(tmp_path / "one", classes=("cat",))
+    with pytest.raises(DatasetError, match=r"one has 1 class \(cat\); a classifier needs at least two"):
+        load_dataset(str(root))
+    with pytest.raises(DatasetError, match=r"image folder or archive \(<root>/\{train,test\}/<class>/<image>\)"):
+        load_dataset("no-such-set")

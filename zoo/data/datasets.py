@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import zipfile
 from pathlib import Path
 from typing import Callable
 
@@ -126,14 +127,31 @@ def _fingerprint(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+CLASS_COUNTS = {"mnist": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100}
+
+
+def _checked(name: str, path: Path, arrays: dict) -> dict:
+    """Labels inside the format's class range: a stray label must not become an extra class."""
+    classes = CLASS_COUNTS.get(name)
+    for split in ("train", "test") if classes else ():
+        labels = arrays[f"y_{split}"]
+        if labels.size and (labels.min() < 0 or labels.max() >= classes):
+            raise DatasetError(f"{path}: {split} labels span {labels.min()}..{labels.max()}, but {name} has "
+                               f"{classes} classes (0..{classes - 1}); the label file is corrupt")
+    return arrays
+
+
 def _cached(name: str, source: str, path: Path, read: Callable[[], dict], use_cache: bool) -> dict:
     if not use_cache:
-        return read()
+        return _checked(name, path, read())
     target = cache_dir() / f"{name}-{source}-{_fingerprint(path)}.npz"
     if target.exists():
-        with np.load(target, allow_pickle=False) as npz:
-            return {key: npz[key] for key in npz.files}
-    arrays = read()
+        try:
+            with np.load(target, allow_pickle=False) as npz:
+                return {key: npz[key] for key in npz.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+            target.unlink(missing_ok=True)  # a damaged cache file: decode the source again
+    arrays = _checked(name, path, read())
     arrays["class_names"] = np.asarray(_class_names(name, arrays))
     _atomic_savez(target, arrays)
     return arrays
@@ -241,12 +259,16 @@ def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, split:
         key, location = source, str(path)
     else:
         raise DatasetError(f"unknown dataset {name!r}: use one of {', '.join(NAMED)} or a path to an image "
-                           "folder or archive (<root>/{{train,test}}/<class>/<image>)")
+                           "folder or archive (<root>/{train,test}/<class>/<image>)")
     images, labels = arrays[f"x_{split}"], arrays[f"y_{split}"]
+    class_names = _class_names(key, arrays)
+    if len(class_names) < 2:
+        raise DatasetError(f"{location} has {len(class_names)} class ({', '.join(class_names) or 'none'}); "
+                           "a classifier needs at least two")
     if pad_to is not None:
         images = pad_images(images, pad_to)
     return Dataset(name=key, split=split, images=images, labels=labels.astype(np.int64),
-                   class_names=_class_names(key, arrays), source=source, location=location)
+                   class_names=class_names, source=source, location=location)
 
 
 def pad_images(images: np.ndarray, size: int) -> np.ndarray:
