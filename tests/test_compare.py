@@ -81,7 +81,7 @@ def test_different_measurement_conditions_are_refused_unless_allowed(column, val
 
 
 def test_missing_key_column_and_single_table_are_errors():
-    with pytest.raises(ZooError, match="table B has no column\\(s\\) recipe"):
+    with pytest.raises(ZooError, match="table B has no values in column\\(s\\) recipe"):
         compare({"A": frame(runs([0.9])), "B": frame(runs([0.9])).drop(columns=["recipe"])})
     with pytest.raises(ZooError, match="at least two tables"):
         compare({"A": frame(runs([0.9]))})
@@ -195,3 +195,23 @@ def test_predict_bad_input(trained, tmp_path, capsys):
     assert main(["predict", model, ok, "--classes", "a,b"]) == 2
     assert "--classes names 2 classes but the model predicts 10" in capsys.readouterr().err
     assert main(["predict", str(tmp_path / "none.keras"), ok]) == 2
+
+
+@pytest.mark.parametrize("content, message", [
+    ("variant;dataset;recipe;top1\nresnet20;cifar10;fast;0.9\n", "has no values in column\\(s\\) variant, dataset, recipe, "
+     "top1 \\(a CSV must be comma-separated with a header row\\)"),
+    ("", "cannot read table .*bad.csv \\(truncated or corrupt\\?\\): No columns to parse"),
+    ("variant,dataset,recipe,top1\nresnet20,cifar10,fast,0.9,7,8\n", "cannot read table .*bad.csv"),
+    ("variant,dataset,recipe,top1\nresnet20,cifar10,fast,abc\n", "cannot read table .*bad.csv"),
+    ("variant,dataset,recipe,top1,status\nresnet20,cifar10,fast,inf,ok\n", "table bad: 1 ok row\\(s\\) have a "
+     "non-numeric or non-finite top1 \\(first: inf\\)"),
+])
+def test_malformed_tables_are_one_line_errors(tmp_path, capsys, content, message):
+    good = tmp_path / "good.csv"
+    frame(runs([0.9])).to_csv(good, index=False)
+    bad = tmp_path / "bad.csv"
+    bad.write_text(content)
+    assert main(["compare", str(good), str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert __import__("re").search(message, err), err

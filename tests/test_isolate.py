@@ -63,3 +63,27 @@ def test_isolated_sweep_rows_match_and_a_killed_run_is_a_failed_row(tmp_path, mo
     row = table.iloc[0]
     assert row["status"] == "failed" and "killed by SIGKILL" in row["error"]
     assert row["variant"] == "resnet_tiny" and row["backend"] and row["wall_seconds"] > 0
+
+
+def test_backends_are_a_sweep_axis_each_run_in_a_process_on_its_backend(tmp_path, monkeypatch):
+    import importlib.util
+
+    from zoo.errors import ZooError
+
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+    text = ('[defaults]\nlimit = 64\ninference_batch = 0\noverrides = { epochs = 1, batch_size = 32 }\n'
+            '[[group]]\nvariants = ["resnet_tiny"]\nrecipes = ["mnist_functional"]\ndatasets = ["digits"]\n'
+            'backends = ["tensorflow", "jax", "torch"]\n')
+    sweep = parse_sweep(text, name="backends")
+    assert [r.backend for r in sweep.runs] == ["tensorflow", "jax", "torch"]
+    assert len({r.run_id for r in sweep.runs}) == 3 and sweep.runs[1].label.endswith(" · jax")
+    with pytest.raises(ZooError, match="lists backends .*need a process per run"):
+        run_sweep(sweep, out=tmp_path / "t", log=lambda line: None, plots=False, isolate=False)
+    table = run_sweep(sweep, out=tmp_path / "t", verbose=0, log=lambda line: None, plots=False, isolate=True)
+    assert table["backend"].tolist() == ["tensorflow", "jax", "torch"]
+    assert table["status"].tolist()[:2] == ["ok", "ok"] and table["top1"].notna().tolist()[:2] == [True, True]
+    if importlib.util.find_spec("torch") is None:
+        assert table["status"][2] == "failed" and "torch backend is not installed (pip install torch)" in table["error"][2]
+    with pytest.raises(ZooError, match="backends must be among tensorflow, jax, torch, got 'mxnet'"):
+        parse_sweep(text.replace('"torch"', '"mxnet"'), name="bad")

@@ -26,6 +26,7 @@ other exception becomes a `failed` row with its message, and the sweep goes on.
 from __future__ import annotations
 
 import gc
+import importlib.util
 import json
 import time
 import traceback
@@ -38,6 +39,7 @@ import pandas as pd
 from zoo.budget import TIME_COLUMNS, other_seconds
 from zoo.claims import Heartbeat, claim, holder, release
 from zoo.environment import environment, peak_host_memory
+from zoo.errors import ZooError
 from zoo.isolate import ProcessDied, call_isolated
 from zoo.recipes import get_recipe
 from zoo.results import (append_rows, check_writable, locked, read_table, summary_markdown, write_history,
@@ -136,15 +138,24 @@ def _planned_row(run: PlannedRun, sweep: str) -> dict:
             "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
 
+BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+
+
 def run_isolated(run: PlannedRun, *, sweep: str, out: Path, **kwargs) -> dict:
-    """`run_one` in a fresh process (`zoo.isolate`); a process that dies mid-run becomes a `failed` row."""
+    """`run_one` in a fresh process (`zoo.isolate`), on the run's own backend when it names one; a process
+    that dies mid-run, or a backend that is not installed, becomes a `failed` row."""
     start = time.perf_counter()
+    other = run.backend not in (None, keras.backend.backend())
     try:
-        return call_isolated(run_one, run, sweep=sweep, out=out, **kwargs)
-    except ProcessDied as exc:
+        package = BACKEND_PACKAGES[run.backend] if other else None
+        if package and importlib.util.find_spec(package) is None:
+            raise ZooError(f"the {run.backend} backend is not installed (pip install {package})")
+        env = {"KERAS_BACKEND": run.backend} if other else None
+        return call_isolated(run_one, run, sweep=sweep, out=out, env=env, **kwargs)
+    except (ProcessDied, ZooError) as exc:
         row = _planned_row(run, sweep)
         row.update(status="failed", error=str(exc), finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
-                   wall_seconds=time.perf_counter() - start)
+                   wall_seconds=time.perf_counter() - start, backend=run.backend or row["backend"])
         return row
 
 
@@ -184,6 +195,10 @@ def run_sweep(sweep: Sweep, *, out: str | Path, data_dir=None, verbose: int = 1,
     same state and the sweep's memory stays that of its largest run; `train_fn` must then pickle.
     """
     runner = run_isolated if isolate else run_one
+    foreign = sorted({r.backend for r in sweep.runs} - {None, keras.backend.backend()})
+    if foreign and not isolate:
+        raise ZooError(f"sweep {sweep.name} lists backends {', '.join(foreign)}: they need a process per run "
+                       f"(zoo bench without --in-process)")
     out = Path(out)
     check_writable(out)
     todo = pending_runs(sweep, read_table(out), retry_failed=retry_failed)

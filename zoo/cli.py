@@ -195,6 +195,10 @@ def cmd_bench(args) -> int:
         for run in sweep.runs:
             print(f"{run.run_id}  {'to run ' if run.run_id in todo else 'done   '} {run.label}")
         return 0
+    if not args.in_process:
+        from zoo.isolate import start_server
+
+        start_server()  # imports Keras in the background while this process does the same
     from zoo.bench import run_sweep
     from zoo.results import MARKDOWN
 
@@ -301,6 +305,8 @@ def _add_spec_args(p) -> None:
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zoo", description="Residual networks as data, built with Keras 3.")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show the backend's own C++ log lines (hidden by default)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("list", help="list variant names (optionally matching a glob)")
@@ -430,8 +436,9 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = make_parser().parse_args(argv)
+    # TensorFlow's C++ logging (CUDA probing on a CPU machine, oneDNN notices) unless -v; set before it loads
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if args.verbose else "3")
     try:
         return args.func(args)
     except ZooError as exc:

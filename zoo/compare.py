@@ -85,6 +85,20 @@ def _key_index(keys_found, names: list[str]) -> pd.MultiIndex:
     return pd.MultiIndex.from_tuples([k if isinstance(k, tuple) else (k,) for k in keys_found], names=names)
 
 
+def _check_table(label: str, frame: pd.DataFrame, keys: list[str], metric: str) -> None:
+    """Key and metric columns with values (a file without them reads as empty schema columns), numeric,
+    finite metrics in the rows that finished ok."""
+    missing = [k for k in keys + [metric] if k not in frame or frame[k].isna().all()]
+    if missing:
+        hint = " (a CSV must be comma-separated with a header row)" if len(frame.columns) else ""
+        raise ZooError(f"table {label} has no values in column(s) {', '.join(missing)}{hint}")
+    values = pd.to_numeric(ok_rows(frame)[metric], errors="coerce")
+    bad = ok_rows(frame)[metric][values.isna() | ~np.isfinite(values.astype(float))]
+    if len(bad):
+        raise ZooError(f"table {label}: {len(bad)} ok row(s) have a non-numeric or non-finite {metric} "
+                       f"(first: {bad.iloc[0]})")
+
+
 def compare(tables: dict[str, pd.DataFrame], *, on=DEFAULT_KEYS, metric: str = "top1",
             allow_mismatch: bool = False) -> Comparison:
     """Compare the tables (the first is the baseline) on the `on` keys."""
@@ -93,9 +107,7 @@ def compare(tables: dict[str, pd.DataFrame], *, on=DEFAULT_KEYS, metric: str = "
     keys = list(on)
     labels = list(tables)
     for label, frame in tables.items():
-        missing = [k for k in keys + [metric] if k not in frame]
-        if missing:
-            raise ZooError(f"table {label} has no column(s) {', '.join(missing)}")
+        _check_table(label, frame, keys, metric)
     stats = {label: _aggregate(frame, keys, metric) for label, frame in tables.items()}
     all_keys = sorted(set().union(*(s.index for s in stats.values())), key=lambda k: tuple(map(str, np.atleast_1d(k))))
     index = _key_index(all_keys, keys)

@@ -17,7 +17,9 @@ runs start with "spawn" and import everything themselves.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
 import signal
 from typing import Any, Callable
 
@@ -53,6 +55,30 @@ def _context():
     return multiprocessing.get_context("spawn")
 
 
+@contextlib.contextmanager
+def _environment(values: dict[str, str]):
+    """These environment variables set while a child starts (it inherits them), the old ones back after."""
+    old = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def start_server() -> None:
+    """Start the fork server now, so that its imports overlap the caller's own (the first run starts sooner)."""
+    context = _context()
+    if context.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 def _child(connection, fn, args, kwargs) -> None:
     try:
         answer = ("ok", fn(*args, **kwargs))
@@ -65,16 +91,19 @@ def _child(connection, fn, args, kwargs) -> None:
     connection.close()
 
 
-def call_isolated(fn: Callable, *args, **kwargs) -> Any:
+def call_isolated(fn: Callable, *args, env: dict[str, str] | None = None, **kwargs) -> Any:
     """`fn(*args, **kwargs)` in a new process: its return value, or its exception raised here.
 
     `fn`, its arguments and its result must pickle (module-level functions, plain data). A process that dies
-    without answering raises `ProcessDied`; Ctrl-C here stops the process too.
+    without answering raises `ProcessDied`; Ctrl-C here stops the process too. `env` (say
+    `{"KERAS_BACKEND": "jax"}`) starts a fresh interpreter with those variables instead of forking from the
+    server, which has Keras imported already.
     """
-    context = _context()
+    context = _context() if not env else multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
     process = context.Process(target=_child, args=(send, fn, args, kwargs))
-    process.start()
+    with _environment(env or {}):
+        process.start()
     send.close()
     try:
         try:

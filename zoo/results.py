@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -215,7 +216,9 @@ def read_table(folder_or_file: str | os.PathLike) -> pd.DataFrame:
 def _read_file(path: Path) -> pd.DataFrame:
     try:
         if path.suffix == ".csv":
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+            with warnings.catch_warnings():  # a row longer than the header: an error, not a silent index
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], index_col=False)
         else:
             frame = pd.read_parquet(path)
         return conform(frame)

@@ -6,6 +6,7 @@ A sweep file (the built-in ones are in `benchmarks/sweeps/`)::
 
     [defaults]                 # every group inherits these unless it sets them itself
     seeds = [0]
+    backends = ["tensorflow", "jax"]  # each run in a process on that Keras backend (omit: this one)
     limit = 1000               # at most this many train and test images (omit: the whole dataset)
     test_limit = 2000          # at most this many test images (a budgeted run: whole training set, quick score)
     inference_batch = 64       # batch of the inference-speed timing (0: no timing)
@@ -53,8 +54,9 @@ try:
 except ImportError:  # Python 3.10
     import tomli as tomllib
 
-GROUP_KEYS = ("variants", "recipes", "datasets", "seeds", "limit", "test_limit", "inference_batch", "target_top1",
-              "overrides", "grid")
+GROUP_KEYS = ("variants", "recipes", "datasets", "seeds", "backends", "limit", "test_limit", "inference_batch",
+              "target_top1", "overrides", "grid")
+BACKENDS = ("tensorflow", "jax", "torch")
 BUDGET_KNOBS = ("budget_seconds", "budget_images")
 TOP_KEYS = ("description", "defaults", "group")
 
@@ -72,6 +74,7 @@ class PlannedRun:
     inference_batch: int = 256
     target_top1: float | None = None
     test_limit: int | None = None
+    backend: str | None = None  # None: the sweep process's own
 
     @property
     def run_id(self) -> str:
@@ -80,6 +83,8 @@ class PlannedRun:
             key.append(self.target_top1)
         if self.test_limit is not None:  # likewise for runs without a test limit
             key.append({"test_limit": self.test_limit})
+        if self.backend is not None:  # and without a backend of their own
+            key.append({"backend": self.backend})
         key = json.dumps(key, sort_keys=True)
         return hashlib.sha1(key.encode()).hexdigest()[:12]
 
@@ -87,8 +92,9 @@ class PlannedRun:
     def label(self) -> str:
         knobs = " ".join(f"{k}={v}" for k, v in self.overrides.items())
         target = f" · target top-1 {self.target_top1:.2%}" if self.target_top1 is not None else ""
+        backend = f" · {self.backend}" if self.backend else ""
         return (f"{self.variant} · {self.dataset} · {self.recipe} · seed {self.seed}" + (f" · {knobs}" if knobs else "")
-                + target)
+                + target + backend)
 
 
 @dataclass(frozen=True)
@@ -198,6 +204,10 @@ def _group_runs(defaults: dict, group: dict, *, where: str, extra_overrides: dic
     for seed in seeds:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ZooError(f"{where}: seeds must be integers >= 0, got {seed!r}")
+    backends = _names(merged["backends"], "backends", where) if "backends" in merged else [None]
+    for backend in backends:
+        if backend is not None and backend not in BACKENDS:
+            raise ZooError(f"{where}: backends must be among {', '.join(BACKENDS)}, got {backend!r}")
     limit = _int_or_none(merged.get("limit"), "limit", where)
     test_limit = _int_or_none(merged.get("test_limit"), "test_limit", where)
     inference_batch = _int_or_none(merged.get("inference_batch", 256), "inference_batch", where, minimum=0)
@@ -212,11 +222,11 @@ def _group_runs(defaults: dict, group: dict, *, where: str, extra_overrides: dic
         if max_epochs is not None and recipe.epochs > max_epochs and not recipe.budgeted:
             overrides["epochs"] = max_epochs
         datasets = _names(merged.get("datasets", [recipe.dataset]), "datasets", where)
-        for variant, dataset, seed in itertools.product(variants, datasets, seeds):
+        for variant, dataset, seed, backend in itertools.product(variants, datasets, seeds, backends):
             runs.append(PlannedRun(variant=variant, recipe=recipe_name, dataset=dataset, seed=seed,
                                    overrides=dict(sorted(overrides.items())), limit=limit,
                                    inference_batch=inference_batch, test_limit=test_limit,
-                                   target_top1=None if target is None else float(target)))
+                                   target_top1=None if target is None else float(target), backend=backend))
     return runs
 
 
