@@ -102,7 +102,7 @@ def test_grid_and_max_epochs():
     ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\noverrides = { epochs = 0 }", "epochs must be"),
     ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\nseeds = [-1]", "seeds must be integers >= 0, got -1"),
     ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\noverrides = { seed = 1 }", "not the seed knob"),
-    ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\nlimit = 0", "limit must be an integer >= 1, got 0"),
+    ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\nlimit = 0", "limit must be an integer >= 2, got 0"),
     ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\ninference_batch = -1",
      "inference_batch must be an integer >= 0, got -1"),
     ("[[group]]\nvariants = ['resnet20']\nrecipe = ['fast']", "unknown key 'recipe'"),

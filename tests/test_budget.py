@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.bench import run_one
+from zoo.bench import run_isolated
 from zoo.budget import TIME_COLUMNS, LinearDecay, TrainClock, lr_factor
 from zoo.cli import _budget, main
 from zoo.errors import ZooError
@@ -89,13 +89,13 @@ datasets = ["digits"]
 test_limit = 200
 overrides = { budget_seconds = 10.0, batch_size = 32 }
 """, name="t")
-    row = run_one(sweep.runs[0], sweep="t", out=tmp_path, verbose=0)
+    row = run_isolated(sweep.runs[0], sweep="t", out=tmp_path, verbose=0)  # a process of its own, as zoo bench
     assert row["status"] == "ok", row.get("error")
     measured = sum(row[key] for key in TIME_COLUMNS)
     assert row["validation_seconds"] > 0 and row["test_seconds"] > 0 and row["inference_seconds"] > 0
     assert measured + row["other_seconds"] == pytest.approx(row["wall_seconds"])
     # what no phase covers (the environment record, counting parameters and MACs, freeing the run's memory)
-    # stays a small share; measured on the 2-core CPU: 0.9 s of 15.7 s here, under 1% of a minutes-long run
+    # stays a small share (in a long-lived process such as this test session it grew to 3 s of 18 s)
     assert row["other_seconds"] <= 0.10 * row["wall_seconds"], {k: row[k] for k in (*TIME_COLUMNS,
                                                                                         "other_seconds")}
 

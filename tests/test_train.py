@@ -218,3 +218,15 @@ def test_digits_reaches_95_percent_on_cpu():
     result = zoo.train("resnet_tiny", "mnist_functional", dataset="digits", epochs=15, validation_split=0.0,
                        verbose=0, out_dir=None)
     assert result["top1"] >= 0.95, result["top1"]
+
+
+@pytest.mark.parametrize("knobs, message", [
+    (dict(limit=0), "limit must be a whole number of images >= 2, got 0"),
+    (dict(limit=1), "limit must be a whole number of images >= 2, got 1"),
+    (dict(limit=-5), "limit must be a whole number of images >= 2, got -5"),
+    (dict(test_limit=0), "test_limit must be a whole number of images >= 1, got 0"),
+    (dict(limit=2, validation_split=0.9), "validation_split 0.9 of 2 training images leaves none to train on"),
+])
+def test_image_limits_that_leave_nothing_to_train_or_test_are_errors(data_dir, knobs, message):
+    with pytest.raises(ZooError, match=message):
+        zoo.train("resnet_tiny", "mnist_functional", data_dir=data_dir, out_dir=None, verbose=0, **knobs)

@@ -1,14 +1,14 @@
 """Call a function in a fresh process, so that one training run cannot slow down or bloat the next.
 
-Why: a long sweep in one process got slower run after run (training, evaluation and the time between
-them alike) and its peak memory grew, although each run's session was cleared (measured in
-benchmarks/results/cpu-2core/README.md). A process per run starts every run from the same state and gives
-its memory back to the system when it ends.
+Why: in a long sweep in one process the time outside every measured phase grew run after run (from under
+a second to about a minute) and so did the peak memory, although each run's session was cleared (measured
+in benchmarks/results/cpu-2core/README.md). A process per run starts every run from the same state and
+gives its memory back to the system when it ends.
 
 The processes come from a fork server that has imported `zoo.training` (and with it Keras and the backend)
 once, so a run starts at once instead of importing the backend again; nothing has run on the backend in the
-server when it forks. Where there is no fork server (Windows, macOS' default),
-runs start with "spawn" and import everything themselves.
+server when it forks. Where there is no fork server (Windows), runs start with "spawn" and import
+everything themselves.
 
 >>> import operator
 >>> call_isolated(operator.add, 2, 3)

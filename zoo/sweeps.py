@@ -208,7 +208,7 @@ def _group_runs(defaults: dict, group: dict, *, where: str, extra_overrides: dic
     for backend in backends:
         if backend is not None and backend not in BACKENDS:
             raise ZooError(f"{where}: backends must be among {', '.join(BACKENDS)}, got {backend!r}")
-    limit = _int_or_none(merged.get("limit"), "limit", where)
+    limit = _int_or_none(merged.get("limit"), "limit", where, minimum=2)  # one image to train, one to test
     test_limit = _int_or_none(merged.get("test_limit"), "test_limit", where)
     inference_batch = _int_or_none(merged.get("inference_batch", 256), "inference_batch", where, minimum=0)
     target = merged.get("target_top1")

@@ -318,6 +318,9 @@ def _divergence(history: dict) -> str | None:
 
 def _load(recipe: Recipe, data_dir, limit, test_limit, rng) -> dict:
     """The run's data: seeded subsets, shuffled, the validation split cut off the training images."""
+    for name, value, least in (("limit", limit, 2), ("test_limit", test_limit, 1)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+            raise ZooError(f"{name} must be a whole number of images >= {least}, got {value!r}")
     train_set = load_dataset(recipe.dataset, data_dir=data_dir, split="train", pad_to=recipe.pad_to)
     test_set = load_dataset(recipe.dataset, data_dir=data_dir, split="test", pad_to=recipe.pad_to)
     num_classes = train_set.num_classes
@@ -334,6 +337,9 @@ def _load(recipe: Recipe, data_dir, limit, test_limit, rng) -> dict:
         cut = len(y_train) - max(1, int(round(recipe.validation_split * len(y_train))))
         validation = (x_train[cut:], _one_hot(y_train[cut:], num_classes))
         x_train, y_train = x_train[:cut], y_train[:cut]
+        if cut < 1:
+            raise ZooError(f"validation_split {recipe.validation_split} of {len(order)} training images leaves "
+                           f"none to train on; use more images or a smaller split")
     return dict(train_set=train_set, x_train=x_train, y_train=_one_hot(y_train, num_classes), validation=validation,
                 x_test=x_test, y_test=_one_hot(y_test, num_classes))
 
