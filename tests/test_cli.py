@@ -99,3 +99,9 @@ def test_python_dash_m_and_console_script():
     assert script, "the `zoo` console script is not installed (pip install -e .)"
     result = subprocess.run([script, "list", "resnet1*", "--names-only"], capture_output=True, text=True)
     assert result.returncode == 0 and "resnet110" in result.stdout.split()
+
+
+def test_train_refuses_flags_that_do_not_apply(capsys):
+    code, out, err = run(capsys, "train", "resnet_tiny", "--num-classes", "3", "--input-shape", "64,64,1")
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert "--input-shape and --num-classes do not apply to zoo train: the dataset sets" in err

@@ -215,3 +215,34 @@ def test_malformed_tables_are_one_line_errors(tmp_path, capsys, content, message
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert __import__("re").search(message, err), err
+
+
+def test_predict_refuses_what_is_not_a_model_with_one_line(tmp_path, capsys):
+    import zipfile
+
+    text = tmp_path / "notes.keras"
+    text.write_text("hello")
+    junk = tmp_path / "junk.keras"
+    with zipfile.ZipFile(junk, "w") as archive:
+        archive.writestr("readme.txt", "not a model")
+    for model, message in ((text, r"is not a Keras model file \(a \.keras file is a zip archive"),
+                           (tmp_path, "is a folder; give its model.keras file"),
+                           (junk, "cannot load .*junk.keras as a Keras model: ")):
+        assert main(["predict", str(model), str(text)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err and __import__("re").search(message, err), err
+
+
+def test_sixteen_bit_and_palette_images_are_scaled_not_clipped(tmp_path):
+    from PIL import Image
+
+    from zoo.predict import read_image
+
+    wide = np.array([[0, 32896, 65535]], dtype=np.uint16)
+    Image.fromarray(wide).save(tmp_path / "deep.png")
+    assert read_image(tmp_path / "deep.png", (1, 3, 1))[..., 0].tolist() == [[0, 128, 255]]
+    palette = Image.new("P", (2, 1))
+    palette.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
+    palette.putdata([0, 1])
+    palette.save(tmp_path / "palette.png")
+    assert read_image(tmp_path / "palette.png", (1, 2, 3)).tolist() == [[[255, 0, 0], [0, 0, 255]]]

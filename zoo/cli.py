@@ -150,6 +150,11 @@ def cmd_recipes(args) -> int:
 
 
 def cmd_train(args) -> int:
+    given = [flag for flag, value in (("--input-shape", args.input_shape), ("--num-classes", args.num_classes))
+             if value is not None]
+    if given:
+        raise ZooError(f"{' and '.join(given)} do not apply to zoo train: the dataset sets the input shape and the "
+                       "classes and the network is built for them (--knob pad_to=N pads the images)")
     from zoo.training import train
 
     target = _spec_from_args(args)

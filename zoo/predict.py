@@ -11,6 +11,7 @@ else class indices are printed.
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -39,11 +40,19 @@ def read_image(path: str | Path, input_shape: tuple[int, int, int]) -> np.ndarra
     height, width, channels = input_shape
     try:
         with Image.open(path) as img:
+            if img.mode.startswith("I"):  # 16/32-bit grayscale: scale to 8 bits instead of clipping at 255
+                wide = np.asarray(img, dtype=np.float64)
+                img = Image.fromarray(np.round(wide * 255.0 / (65535.0 if wide.max() <= 65535 else wide.max()))
+                                      .astype(np.uint8))
             img = img.convert("L" if channels == 1 else "RGB")
             array = np.asarray(img, dtype=np.uint8)
     except FileNotFoundError:
         raise ZooError(f"no such image: {path}") from None
-    except (UnidentifiedImageError, OSError) as exc:
+    except IsADirectoryError:
+        raise ZooError(f"{path} is a folder, not an image file") from None
+    except Image.DecompressionBombError as exc:
+        raise ZooError(f"refusing {path}: {exc}") from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise ZooError(f"cannot read {path} as an image: {exc}") from None
     if channels not in (1, 3):
         raise ZooError(f"the model takes {channels}-channel images; only 1 (grayscale) and 3 (RGB) are supported")
@@ -71,15 +80,31 @@ def _probabilities(outputs: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
-def predict_files(model_path: str | Path, images: list[str], *, top_k: int = 3,
-                  class_names: list[str] | None = None) -> list[dict]:
-    """[{"image": path, "top": [(class name, probability), ...]}] for each image file."""
+def load_model(model_path: str | Path):
+    """A saved `.keras` (or legacy `.h5`) model, loaded with Keras' safe mode on (no arbitrary code)."""
     import keras
 
     model_path = Path(model_path)
     if not model_path.exists():
         raise ZooError(f"no such model file: {model_path}")
-    model = keras.saving.load_model(model_path)
+    if model_path.is_dir():
+        raise ZooError(f"{model_path} is a folder; give its model.keras file")
+    if model_path.suffix != ".h5" and not zipfile.is_zipfile(model_path):
+        raise ZooError(f"{model_path} is not a Keras model file (a .keras file is a zip archive; this one is not)")
+    try:
+        return keras.saving.load_model(model_path)
+    except Exception as exc:  # Keras raises ValueError, TypeError, KeyError... for files it cannot rebuild
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ZooError(f"cannot load {model_path} as a Keras model: {text}") from None
+
+
+def predict_files(model_path: str | Path, images: list[str], *, top_k: int = 3,
+                  class_names: list[str] | None = None) -> list[dict]:
+    """[{"image": path, "top": [(class name, probability), ...]}] for each image file."""
+    import keras
+
+    model = load_model(model_path)
+    model_path = Path(model_path)
     input_shape = tuple(model.input_shape[1:])
     if len(input_shape) != 3 or None in input_shape:
         raise ZooError(f"the model's input shape {input_shape} is not a fixed (H, W, C) image shape")
