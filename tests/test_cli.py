@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import os
 import subprocess
 import sys
 
@@ -105,3 +106,12 @@ def test_train_refuses_flags_that_do_not_apply(capsys):
     code, out, err = run(capsys, "train", "resnet_tiny", "--num-classes", "3", "--input-shape", "64,64,1")
     assert code == 2 and out == "" and "Traceback" not in err
     assert "--input-shape and --num-classes do not apply to zoo train: the dataset sets" in err
+
+
+def test_the_backend_s_import_time_log_lines_are_hidden_unless_verbose():
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # conftest sets it: the user's wins
+    result = subprocess.run([sys.executable, "-m", "zoo", "list", "resnet20", "--params"], capture_output=True,
+                            text=True, env=env)
+    assert result.returncode == 0 and "resnet20" in result.stdout
+    assert "cudart_stub" not in result.stderr and "absl::InitializeLog" not in result.stderr
+    assert "cuda" not in result.stderr.lower(), result.stderr

@@ -444,6 +444,10 @@ def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     # TensorFlow's C++ logging (CUDA probing on a CPU machine, oneDNN notices) unless -v; set before it loads
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if args.verbose else "3")
+    if not args.verbose:
+        from zoo.quiet import install
+
+        install()
     try:
         return args.func(args)
     except ZooError as exc:

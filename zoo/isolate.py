@@ -23,9 +23,10 @@ import os
 import signal
 from typing import Any, Callable
 
+import zoo.quiet  # noqa: F401  (first: in a spawned run it hooks the backend's import, see zoo.quiet)
 from zoo.errors import ZooError
 
-PRELOAD = ["zoo.training", "zoo.bench"]
+PRELOAD = ["zoo.quiet", "zoo.training", "zoo.bench"]  # zoo.quiet first: it hooks the backend's import
 
 
 class ProcessDied(ZooError):
