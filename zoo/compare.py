@@ -92,8 +92,9 @@ def _check_table(label: str, frame: pd.DataFrame, keys: list[str], metric: str) 
     if missing:
         hint = " (a CSV must be comma-separated with a header row)" if len(frame.columns) else ""
         raise ZooError(f"table {label} has no values in column(s) {', '.join(missing)}{hint}")
-    values = pd.to_numeric(ok_rows(frame)[metric], errors="coerce")
-    bad = ok_rows(frame)[metric][values.isna() | ~np.isfinite(values.astype(float))]
+    given = ok_rows(frame)[metric]
+    values = pd.to_numeric(given, errors="coerce")
+    bad = given[values.isna() | ~np.isfinite(values.astype(float))]
     if len(bad):
         raise ZooError(f"table {label}: {len(bad)} ok row(s) have a non-numeric or non-finite {metric} "
                        f"(first: {bad.iloc[0]})")

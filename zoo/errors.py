@@ -18,3 +18,9 @@ class UnknownVariantError(ZooError):
 
 class DatasetError(ZooError):
     """A dataset is missing, corrupt, or does not fit the model it is used with."""
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message, first line only (its type's name when it has none), for a one-line error."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 
 
 def fit_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -42,8 +42,7 @@ def read_image(path: str | Path, input_shape: tuple[int, int, int]) -> np.ndarra
         with Image.open(path) as img:
             if img.mode.startswith("I"):  # 16/32-bit grayscale: scale to 8 bits instead of clipping at 255
                 wide = np.asarray(img, dtype=np.float64)
-                img = Image.fromarray(np.round(wide * 255.0 / (65535.0 if wide.max() <= 65535 else wide.max()))
-                                      .astype(np.uint8))
+                img = Image.fromarray(np.round(wide * 255.0 / max(65535.0, wide.max())).astype(np.uint8))
             img = img.convert("L" if channels == 1 else "RGB")
             array = np.asarray(img, dtype=np.uint8)
     except FileNotFoundError:
@@ -94,15 +93,12 @@ def load_model(model_path: str | Path):
     try:
         return keras.saving.load_model(model_path)
     except Exception as exc:  # Keras raises ValueError, TypeError, KeyError... for files it cannot rebuild
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ZooError(f"cannot load {model_path} as a Keras model: {text}") from None
+        raise ZooError(f"cannot load {model_path} as a Keras model: {first_line(exc)}") from None
 
 
 def predict_files(model_path: str | Path, images: list[str], *, top_k: int = 3,
                   class_names: list[str] | None = None) -> list[dict]:
     """[{"image": path, "top": [(class name, probability), ...]}] for each image file."""
-    import keras
-
     model = load_model(model_path)
     model_path = Path(model_path)
     input_shape = tuple(model.input_shape[1:])

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 from zoo.files import atomic_write
 
 TABLE = "results.parquet"
@@ -205,10 +205,12 @@ def read_table(folder_or_file: str | os.PathLike) -> pd.DataFrame:
     if path.suffix in (".csv", ".parquet"):
         return _read_file(path)
     parquet, csv = path / TABLE, path / CSV
+    if not parquet.exists():  # a new table folder, or its Parquet file lost: the CSV's rows
+        return _read_file(csv) if csv.exists() else conform(pd.DataFrame())
     try:
-        return _read_file(parquet) if parquet.exists() else _read_file(csv) if csv.exists() else conform(pd.DataFrame())
+        return _read_file(parquet)
     except ZooError:
-        if not (parquet.exists() and csv.exists()):
+        if not csv.exists():
             raise
         return _read_file(csv)  # the Parquet file is damaged: its CSV copy
 
@@ -225,8 +227,7 @@ def _read_file(path: Path) -> pd.DataFrame:
     except FileNotFoundError:
         raise ZooError(f"table {path} does not exist") from None
     except Exception as exc:  # pyarrow and pandas raise many types for damaged files
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ZooError(f"cannot read table {path} (truncated or corrupt?): {text}") from None
+        raise ZooError(f"cannot read table {path} (truncated or corrupt?): {first_line(exc)}") from None
 
 
 def check_writable(folder: str | os.PathLike) -> None:

@@ -10,6 +10,7 @@ Every reader raises `DatasetError` (with the file name) for truncated or corrupt
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import lzma
@@ -129,15 +130,11 @@ def read_cifar(path: str | os.PathLike, dataset: str) -> dict[str, object]:
             except OSError as exc:
                 raise DatasetError(f"CIFAR folder {path} lacks {name}: {exc.strerror}") from None
     else:
-        try:  # read every member once, closing the archive before parsing
+        with _archive_errors(f"CIFAR archive {path}"):  # read every member once, closing it before parsing
             with tarfile.open(path) as tar:
                 contents = {m.name.split("/", 1)[-1]: tar.extractfile(m).read()
                             for m in _safe_members(tar, path) if m.isfile()}
                 _check_complete(tar, path)
-        except DatasetError:
-            raise
-        except ARCHIVE_ERRORS as exc:
-            raise DatasetError(f"cannot read CIFAR archive {path} (truncated or corrupt?): {exc}") from None
 
         def fetch(name):
             if name not in contents:
@@ -164,6 +161,17 @@ def read_cifar(path: str | os.PathLike, dataset: str) -> dict[str, object]:
 # -- image folders ----------------------------------------------------------------------------
 
 ARCHIVE_ERRORS = (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, ValueError, lzma.LZMAError, zlib.error)
+
+
+@contextlib.contextmanager
+def _archive_errors(what: str):
+    """What the archive modules raise for a truncated or corrupt file, as one `DatasetError` naming `what`."""
+    try:
+        yield
+    except DatasetError:
+        raise
+    except ARCHIVE_ERRORS as exc:
+        raise DatasetError(f"cannot read {what} (truncated or corrupt?): {exc}") from None
 
 
 def _outside(name: str) -> bool:
@@ -196,7 +204,7 @@ def _check_complete(tar: tarfile.TarFile, path: Path) -> None:
 
 def _archive_entries(path: Path):
     """Yield (relative path parts, bytes) for every image file in a zip or tar archive."""
-    try:
+    with _archive_errors(f"archive {path}"):
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as zf:
                 for info in zf.infolist():
@@ -211,10 +219,6 @@ def _archive_entries(path: Path):
                     if member.isfile() and member.name.lower().endswith(IMAGE_SUFFIXES):
                         yield tuple(Path(member.name).parts), tf.extractfile(member).read()
                 _check_complete(tf, path)
-    except DatasetError:
-        raise
-    except ARCHIVE_ERRORS as exc:
-        raise DatasetError(f"cannot read archive {path} (truncated or corrupt?): {exc}") from None
 
 
 def _directory_entries(path: Path):
