@@ -17,3 +17,12 @@ def built(name: str):
 @pytest.fixture
 def build_once():
     return built
+
+
+@pytest.fixture
+def offline(tmp_path, monkeypatch):
+    """No download, a fresh data cache, no ~/.keras/datasets: the tests' data comes from scikit-learn's digits."""
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("ZOO_DATA_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))

@@ -29,14 +29,6 @@ def sweep_text(*groups: str, defaults: str = "limit = 96\ninference_batch = 16\n
 DIGITS = 'variants = ["resnet_tiny"]\nrecipes = ["mnist_functional"]\ndatasets = ["digits"]'
 
 
-@pytest.fixture
-def offline(tmp_path, monkeypatch):
-    monkeypatch.setenv("ZOO_OFFLINE", "1")
-    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("ZOO_DATA_DIR", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.keras/datasets either
-
-
 def quiet(line):
     pass
 
@@ -160,7 +152,7 @@ def test_sweep_writes_one_typed_row_per_run_and_resumes(offline, tmp_path):
     assert pd.isna(row["error"]) and row["started"] <= row["finished"]
     assert set(read_history(out, row)) >= {"loss", "top1", "val_top1", "epoch_seconds"}
     for name in ("results.parquet", "results.csv", "results.md", "plots/top1_vs_train_seconds.png",
-                 f"plots/curves/{row['run_id']}.png"):
+                 f"plots/curves/resnet_tiny-digits-mnist_functional-seed{row['seed']}-{row['run_id']}.png"):
         assert (out / name).stat().st_size > 0, name
     csv = read_table(out / "results.csv")
     pd.testing.assert_frame_equal(csv.drop(columns=["overrides"]), table.drop(columns=["overrides"]),

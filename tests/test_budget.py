@@ -33,12 +33,6 @@ class _LearningRates(keras.callbacks.Callback):
         self.rates.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
 
 
-@pytest.fixture
-def offline(tmp_path, monkeypatch):
-    monkeypatch.setenv("ZOO_OFFLINE", "1")
-    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
-
-
 def test_schedules_reach_zero_at_the_end():
     for schedule in ("linear", "cosine"):
         assert lr_factor(0.0, schedule) == 1.0 and lr_factor(1.0, schedule) == pytest.approx(0.0, abs=1e-12)

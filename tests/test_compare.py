@@ -246,3 +246,16 @@ def test_sixteen_bit_and_palette_images_are_scaled_not_clipped(tmp_path):
     palette.putdata([0, 1])
     palette.save(tmp_path / "palette.png")
     assert read_image(tmp_path / "palette.png", (1, 2, 3)).tolist() == [[[255, 0, 0], [0, 0, 255]]]
+
+
+def test_rows_trained_differently_are_compared_and_flagged():
+    base = pd.DataFrame({"variant": ["resnet20"], "dataset": "cifar10", "recipe": "fast", "seed": 0, "status": "ok",
+                         "top1": [0.5], "epochs": [1], "train_images": [500], "budget_seconds": [40.0]})
+    other = base.assign(top1=[0.9], epochs=[100], train_images=[50000], budget_seconds=[40.0])
+    result = compare({"quick": base, "paper": other})
+    assert result.setup == {("resnet20", "cifar10", "fast"): ["epochs 100 in paper vs 1",
+                                                                "train images 50000 in paper vs 500"]}
+    text = render(result)
+    assert "setup differs from baseline" in text and "epochs 100 in paper vs 1; train images 50000" in text
+    same = compare({"a": base, "b": base.assign(top1=[0.6])})
+    assert same.setup == {} and "setup differs" not in render(same)

@@ -101,7 +101,7 @@ def test_cli_train_and_recipes(data_dir, tmp_path, capsys):
     assert main(["recipes"]) == 0
     assert "d2l_cifar10" in capsys.readouterr().out
     code = main(["train", "resnet_tiny", "--recipe", "mnist_functional", "--data-dir", str(data_dir),
-                 "--epochs", "1", "--limit", "40", "--quiet", "--out-dir", str(tmp_path / "r"),
+                 "--epochs", "1", "--limit", "40", "--quiet", "--json", "--out-dir", str(tmp_path / "r"),
                  "--knob", "validation_split=0.25"])
     out = capsys.readouterr().out
     assert code == 0 and json.loads(out)["dataset_source"] == "mnist"

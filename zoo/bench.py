@@ -41,10 +41,11 @@ from zoo.claims import Heartbeat, claim, holder, release
 from zoo.environment import environment, peak_host_memory
 from zoo.errors import ZooError
 from zoo.isolate import ProcessDied, call_isolated
+from zoo.progress import Display
 from zoo.recipes import get_recipe
 from zoo.results import (append_rows, check_writable, locked, read_table, summary_markdown, write_history,
                          write_text_atomic)
-from zoo.sweeps import PlannedRun, Sweep
+from zoo.sweeps import PlannedRun, Sweep, pending_runs
 
 OOM_MARKERS = ("resource_exhausted", "resource exhausted", "out of memory", "outofmemory", "oom when allocating",
                "failed to allocate")
@@ -80,20 +81,27 @@ def result_columns(result: dict) -> dict:
             "peak_device_memory_mb": _mib(result.get("peak_device_memory"))}
 
 
-def _train_kwargs(run: PlannedRun, data_dir, verbose: int) -> dict:
-    return dict(data_dir=data_dir, limit=run.limit, test_limit=run.test_limit, out_dir=None, verbose=verbose,
+def _train_kwargs(run: PlannedRun, data_dir, verbose: int, tensorboard, progress) -> dict:
+    """`zoo.train`'s arguments for `run` (progress and TensorBoard only when asked for)."""
+    extra = {"progress": progress} if progress else {}
+    if tensorboard:
+        extra["tensorboard"] = Path(tensorboard) / f"{run.run_id}-{run.variant}"
+    return dict(**extra, data_dir=data_dir, limit=run.limit, test_limit=run.test_limit, out_dir=None, verbose=verbose,
                 measure_inference=run.inference_batch > 0, inference_batch=run.inference_batch or 1,
                 target_top1=run.target_top1, dataset=run.dataset, seed=run.seed, **run.overrides)
 
 
 def run_one(run: PlannedRun, *, sweep: str, out: Path, data_dir=None, verbose: int = 1,
-            train_fn: Callable | None = None) -> dict:
-    """Train one planned run and return its table row (never raises for a failing run)."""
+            train_fn: Callable | None = None, progress: Callable[[dict], None] | None = None,
+            tensorboard: str | Path | None = None) -> dict:
+    """Train one planned run and return its table row (never raises for a failing run); `progress` gets
+    its training progress events (`zoo.progress`); with `tensorboard`, its TensorBoard logs go to
+    `tensorboard/<run_id>-<variant>`."""
     if train_fn is None:
         from zoo.training import train as train_fn
     row = _planned_row(run, sweep)
     start = time.perf_counter()
-    kwargs = _train_kwargs(run, data_dir, verbose)
+    kwargs = _train_kwargs(run, data_dir, verbose, tensorboard, progress)
     result = None
     try:
         try:
@@ -141,7 +149,8 @@ def _planned_row(run: PlannedRun, sweep: str) -> dict:
 BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
 
-def run_isolated(run: PlannedRun, *, sweep: str, out: Path, **kwargs) -> dict:
+def run_isolated(run: PlannedRun, *, sweep: str, out: Path, progress: Callable[[dict], None] | None = None,
+                 **kwargs) -> dict:
     """`run_one` in a fresh process (`zoo.isolate`), on the run's own backend when it names one; a process
     that dies mid-run, or a backend that is not installed, becomes a `failed` row."""
     start = time.perf_counter()
@@ -151,7 +160,7 @@ def run_isolated(run: PlannedRun, *, sweep: str, out: Path, **kwargs) -> dict:
         if package and importlib.util.find_spec(package) is None:
             raise ZooError(f"the {run.backend} backend is not installed (pip install {package})")
         env = {"KERAS_BACKEND": run.backend} if other else None
-        return call_isolated(run_one, run, sweep=sweep, out=out, env=env, **kwargs)
+        return call_isolated(run_one, run, sweep=sweep, out=out, env=env, on_event=progress, **kwargs)
     except (ProcessDied, ZooError) as exc:
         row = _planned_row(run, sweep)
         row.update(status="failed", error=str(exc), finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -179,21 +188,20 @@ def _outcome(row: dict) -> str:
     return f"ok, {top1}, {row['train_seconds']:.1f} s training, {row['wall_seconds']:.1f} s in all"
 
 
-def pending_runs(sweep: Sweep, table: pd.DataFrame, *, retry_failed: bool = False) -> list[PlannedRun]:
-    """The sweep's runs without a row yet (or, with retry_failed, whose row did not end ok)."""
-    statuses = dict(zip(table["run_id"], table["status"]))
-    return [r for r in sweep.runs
-            if r.run_id not in statuses or (retry_failed and statuses[r.run_id] != "ok")]
-
-
 def run_sweep(sweep: Sweep, *, out: str | Path, data_dir=None, verbose: int = 1, retry_failed: bool = False,
               plots: bool = True, log: Callable[[str], None] = print, train_fn: Callable | None = None,
-              isolate: bool = False) -> pd.DataFrame:
+              isolate: bool = False, display: Display | None = None,
+              tensorboard: str | Path | None = None) -> pd.DataFrame:
     """Run every pending run of `sweep`, appending a row to the table in `out` after each; return the table.
 
     `isolate` runs each in a fresh process (`zoo.isolate`: what `zoo bench` does), so every run starts from the
     same state and the sweep's memory stays that of its largest run; `train_fn` must then pickle.
+    A `display` (`zoo.progress.Display`) shows the sweep's progress and each run's training (with `verbose`)
+    and takes the log lines; without one they go to `log`. `tensorboard`: a folder for every run's
+    TensorBoard logs (one subfolder per run).
     """
+    display = display or Display(log=log)
+    log = display.log
     runner = run_isolated if isolate else run_one
     foreign = sorted({r.backend for r in sweep.runs} - {None, keras.backend.backend()})
     if foreign and not isolate:
@@ -204,6 +212,7 @@ def run_sweep(sweep: Sweep, *, out: str | Path, data_dir=None, verbose: int = 1,
     todo = pending_runs(sweep, read_table(out), retry_failed=retry_failed)
     skipped = len(sweep.runs) - len(todo)
     log(f"sweep {sweep.name}: {len(sweep.runs)} runs, {skipped} already in {out}, {len(todo)} to run")
+    display.sweep(sweep.name, len(todo))
     began = time.perf_counter()
     for index, run in enumerate(todo, 1):
         head = f"[{skipped + index}/{len(sweep.runs)}] {run.label}"
@@ -214,17 +223,21 @@ def run_sweep(sweep: Sweep, *, out: str | Path, data_dir=None, verbose: int = 1,
             who = None if done else holder(out, run.run_id)
             log(f"{head}: skipped, " + (f"running in {who['host']} pid {who['pid']}" if who
                                          else "written meanwhile by another sweep"))
+            display.finished("skipped")
             continue
         elapsed = time.perf_counter() - began
         eta = f", ETA {_duration(elapsed / (index - 1) * (len(todo) - index + 1))}" if index > 1 else ""
         log(f"{head}  (elapsed {_duration(elapsed)}{eta})")
+        display.run(f"{run.variant} · {run.dataset}")
         try:
             with Heartbeat(mine):
-                row = runner(run, sweep=sweep.name, out=out, data_dir=data_dir, verbose=verbose, train_fn=train_fn)
+                row = runner(run, sweep=sweep.name, out=out, data_dir=data_dir, verbose=verbose, train_fn=train_fn,
+                             progress=display if verbose else None, tensorboard=tensorboard)
             append_rows(out, [row], markdown=lambda t: summary_markdown(t, title=f"sweep {sweep.name}"))
         finally:
             release(mine)
         log(f"    {_outcome(row)}")
+        display.finished("ok" if row.get("status") == "ok" else "failed")
     table = read_table(out)
     if plots and len(table):
         from zoo.plots import write_plots

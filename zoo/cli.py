@@ -11,10 +11,12 @@ import json
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 from zoo.errors import SpecError, ZooError
 from zoo.markdown import format_table
+from zoo.recipes import get_recipe
 from zoo.registry import get_spec, list_variants, resolve_spec
 from zoo.spec import ResNetSpec
 
@@ -66,6 +68,43 @@ def _budget(text: str) -> dict:
     if seconds <= 0:
         raise argparse.ArgumentTypeError(f"a time budget must be above zero, got {text!r}")
     return {"budget_seconds": seconds}
+
+
+def keras_backend_name() -> str:
+    """The backend Keras will load, found as Keras finds it (KERAS_BACKEND, then the `backend` of
+    $KERAS_HOME/keras.json or ~/.keras/keras.json, else tensorflow) without importing Keras."""
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    home = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
+    try:
+        return json.loads((home / "keras.json").read_text()).get("backend") or "tensorflow"
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
+def version_text() -> str:
+    """`zoo 0.1.0 (Keras 3.15.1, backend tensorflow 2.21.0)`: installed versions, nothing imported."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from zoo import __version__
+
+    def installed(package: str) -> str:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return "not installed"
+
+    backend = keras_backend_name()
+    return f"zoo {__version__} (Keras {installed('keras')}, backend {backend} {installed(backend)})"
+
+
+class _Version(argparse.Action):
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="print zoo's, Keras' and the backend's versions")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text())
+        parser.exit()
 
 
 def _spec_from_args(args) -> ResNetSpec:
@@ -155,24 +194,64 @@ def cmd_train(args) -> int:
     if given:
         raise ZooError(f"{' and '.join(given)} do not apply to zoo train: the dataset sets the input shape and the "
                        "classes and the network is built for them (--knob pad_to=N pads the images)")
-    from zoo.training import train
-
     target = _spec_from_args(args)
     knobs = dict(args.knob or [])
     for key in ("dataset", "epochs", "batch_size", "lr", "precision", "seed", "loop"):
         if getattr(args, key) is not None:
             knobs[key] = getattr(args, key)
     knobs.update(args.budget or {})
+    get_recipe(args.recipe, **knobs)  # a bad name or knob fails before Keras loads
+    from zoo.training import train
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    tensorboard = Path(args.tensorboard) / f"{target.name}-{args.recipe}-{stamp}" if args.tensorboard else None
     result = train(target, args.recipe, data_dir=args.data_dir, limit=args.limit, out_dir=args.out_dir,
                    verbose=0 if args.quiet else 1, track_test=args.track_test, target_top1=args.target_top1,
-                   **knobs)
-    shown = {k: v for k, v in result.items() if k not in ("history", "spec", "recipe_knobs", "epoch_seconds")}
-    print(json.dumps(shown, indent=2))
+                   tensorboard=tensorboard, **knobs)
+    if result.get("run_dir"):
+        from zoo.plots import training_curves
+
+        training_curves(result["history"], Path(result["run_dir"]) / "curves.png",
+                        title=f"{result['model']} · {result['dataset']} · {result['recipe']}", target=args.target_top1)
+    if args.json:
+        shown = {k: v for k, v in result.items() if k not in ("history", "spec", "recipe_knobs", "epoch_seconds")}
+        print(json.dumps(shown, indent=2))
+    else:
+        print(train_summary(result))
     return 0 if result["status"] == "ok" else 1
 
 
+def train_summary(result: dict) -> str:
+    """A finished `zoo train` run in a few lines: what was trained, its test score, its time, its files.
+
+    >>> print(train_summary({"model": "resnet20", "dataset": "digits", "recipe": "fast", "epochs": 2,
+    ...     "train_images": 1437, "test_images": 360, "status": "ok", "top1": 0.9125, "top5": 0.99,
+    ...     "train_seconds": 12.25, "compile_seconds": 4.0, "train_images_per_second": 234.6, "wall_seconds": 20.0,
+    ...     "budget_seconds": None, "budget_images": None}))
+    resnet20 on digits, recipe fast: 2 epochs on 1,437 images
+    test top-1 91.25%, top-5 99.00% (360 images)
+    training 12.2 s (235 images/s) + 4.0 s compiling; 20.0 s in all
+    """
+    budget = [f"{result['budget_seconds']:g} s" if result.get("budget_seconds") else "",
+              f"{result['budget_images']:,} images" if result.get("budget_images") else ""]
+    budget_text = f" (budget {', '.join(filter(None, budget))})" if any(budget) else ""
+    lines = [f"{result['model']} on {result['dataset']}, recipe {result['recipe']}: {result['epochs']} epochs on "
+             f"{result['train_images']:,} images{budget_text}"]
+    if result["status"] != "ok":
+        lines.append(f"{result['status']}: {result.get('error')}")
+    else:
+        top5 = f", top-5 {100 * result['top5']:.2f}%" if result.get("top5") is not None else ""
+        lines.append(f"test top-1 {100 * result['top1']:.2f}%{top5} ({result['test_images']:,} images)")
+    speed = result.get("train_images_per_second")
+    lines.append(f"training {result['train_seconds']:.1f} s" + (f" ({speed:.0f} images/s)" if speed else "")
+                 + f" + {result['compile_seconds'] or 0:.1f} s compiling; {result['wall_seconds']:.1f} s in all")
+    if result.get("run_dir"):
+        lines.append(f"files: {result['run_dir']}/ (model.keras, result.json, history.json, log.csv, curves.png)")
+    return "\n".join(lines)
+
+
 def cmd_bench(args) -> int:
-    from zoo.sweeps import builtin_sweeps, load_sweep
+    from zoo.sweeps import builtin_sweeps, load_sweep, pending_runs
 
     if args.list:
         for name, path in builtin_sweeps().items():
@@ -193,7 +272,6 @@ def cmd_bench(args) -> int:
         sweep = type(sweep)(sweep.name, sweep.description, kept)
     out = Path(args.out or Path("bench") / sweep.name)
     if args.dry_run:
-        from zoo.bench import pending_runs
         from zoo.results import read_table
 
         todo = {r.run_id for r in pending_runs(sweep, read_table(out), retry_failed=args.retry_failed)}
@@ -205,13 +283,13 @@ def cmd_bench(args) -> int:
 
         start_server()  # imports Keras in the background while this process does the same
     from zoo.bench import run_sweep
+    from zoo.progress import Display
     from zoo.results import MARKDOWN
 
-    def log(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
-    table = run_sweep(sweep, out=out, data_dir=args.data_dir, verbose=0 if args.quiet else 1,
-                      retry_failed=args.retry_failed, plots=not args.no_plots, log=log, isolate=not args.in_process)
+    with Display(indent="    ") as display:
+        table = run_sweep(sweep, out=out, data_dir=args.data_dir, verbose=0 if args.quiet else 1,
+                          retry_failed=args.retry_failed, plots=not args.no_plots, display=display,
+                          isolate=not args.in_process, tensorboard=args.tensorboard)
     print((out / MARKDOWN).read_text() if (out / MARKDOWN).exists() else "(no runs)")
     return 0 if (table["status"] == "ok").all() else 1
 
@@ -248,6 +326,8 @@ def cmd_predict(args) -> int:
 
 
 def cmd_tune(args) -> int:
+    get_spec(args.base)  # bad names and knobs fail before Keras loads
+    get_recipe(args.recipe, **dict(args.knob or []), **({"dataset": args.dataset} if args.dataset else {}))
     from zoo.tuning import ZooHyperModel, make_tuner, run_search, trials_folder
 
     if args.chief or args.worker:
@@ -271,7 +351,10 @@ def cmd_tune(args) -> int:
                                verbose=0 if args.quiet else 1)
     tuner = make_tuner(args.tuner, hypermodel, max_trials=args.max_trials, directory=args.directory,
                        project=project, overwrite=args.overwrite, seed=args.seed)
-    best = run_search(tuner)
+    from zoo.progress import Display
+
+    with Display(indent="    ") as display:
+        best = run_search(tuner, display=display)
     folder = trials_folder(args.directory, project)
     if (folder / "results.md").exists():
         print((folder / "results.md").read_text(), end="")
@@ -283,10 +366,9 @@ def cmd_tune(args) -> int:
 
 
 def cmd_throughput(args) -> int:
-    from zoo.throughput import throughput_table, write_throughput
-
     for name in args.variants:
-        get_spec(name)  # unknown names fail before anything is measured
+        get_spec(name)  # unknown names fail before Keras loads and anything is measured
+    from zoo.throughput import throughput_table, write_throughput
 
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -312,6 +394,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zoo", description="Residual networks as data, built with Keras 3.")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="show the backend's own C++ log lines (hidden by default)")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("list", help="list variant names (optionally matching a glob)")
@@ -355,7 +438,9 @@ def make_parser() -> argparse.ArgumentParser:
                    help="train for a budget instead of epochs: 90s, 10m, 1.5h (training time) or 50000img "
                         "(images seen); the schedule reaches zero at its end")
     p.add_argument("--out-dir", default="runs", help="where the run folder goes (default: runs)")
-    p.add_argument("--quiet", action="store_true", help="no Keras progress bars")
+    p.add_argument("--tensorboard", metavar="DIR", help="write TensorBoard logs to DIR/<variant>-<recipe>-<time>")
+    p.add_argument("--json", action="store_true", help="print the whole result record as JSON instead of a summary")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("bench", help="run a sweep: train every run, write one results table and plots",
@@ -378,7 +463,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     p.add_argument("--in-process", action="store_true",
                    help="run every run in this process instead of a fresh process per run (later runs get slower)")
-    p.add_argument("--quiet", action="store_true", help="no Keras progress bars (sweep progress still shown)")
+    p.add_argument("--tensorboard", metavar="DIR", help="write each run's TensorBoard logs to DIR/<run_id>-<variant>")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch progress (the sweep's progress still shown)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("tune", help="keras-tuner search over a variant's knobs; trials table + best spec",
@@ -453,6 +539,9 @@ def main(argv: list[str] | None = None) -> int:
     except ZooError as exc:
         print(f"zoo: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `zoo list | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,7 +13,9 @@
 
 The first table is the baseline: every other table's difference and speed ratio is against it. A
 difference is flagged as noise when it is smaller than the larger of the two seed standard deviations
-(when either side has a single seed the spread is unknown and the flag is empty).
+(when either side has a single seed the spread is unknown and the flag is empty). Rows measured
+differently (dataset source, precision, device) are refused unless allowed; rows trained differently
+(epochs, budget, training-set size) are compared and flagged in a `setup differs` column.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from zoo.errors import ZooError
 from zoo.results import ok_rows, read_table
 
 GUARDED = ("dataset_source", "precision", "device")  # rows must agree on these to be compared
+SETUP = ("epochs", "budget_seconds", "budget_images", "train_images")  # differences here are flagged, not refused
 DEFAULT_KEYS = ("variant", "dataset", "recipe")
 SPEED = "train_images_per_second"
 TIME = "train_seconds"
@@ -41,6 +44,7 @@ class Comparison:
     metric: str
     only_in: dict[str, list[tuple]] = field(default_factory=dict)   # label -> keys found only there
     mismatches: list[str] = field(default_factory=list)             # described, when allowed
+    setup: dict[tuple, list[str]] = field(default_factory=dict)     # key -> how its rows' training differed
 
 
 def load(path: str | Path) -> pd.DataFrame:
@@ -74,10 +78,19 @@ def _aggregate(frame: pd.DataFrame, keys: list[str], metric: str) -> pd.DataFram
         "speed": grouped[SPEED].mean() if SPEED in ok else np.nan,
         "time": grouped[TIME].mean() if TIME in ok else np.nan,
     })
-    for column in GUARDED:
+    for column in GUARDED + SETUP:
         if column in ok:
-            out[column] = grouped[column].agg(lambda s: ", ".join(sorted(set(s.dropna().astype(str)))))
+            out[column] = grouped[column].agg(_distinct)
     return out
+
+
+def _distinct(values: pd.Series) -> str:
+    """A column's distinct values in a group as text ("60", "1, 5"); numbers without trailing zeros."""
+    def text(value) -> str:
+        number = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+        return str(value) if pd.isna(number) else f"{float(number):g}"
+
+    return ", ".join(sorted({text(v) for v in values.dropna()}))
 
 
 def _key_index(keys_found, names: list[str]) -> pd.MultiIndex:
@@ -124,19 +137,16 @@ def compare(tables: dict[str, pd.DataFrame], *, on=DEFAULT_KEYS, metric: str = "
         table[f"n [{label}]"] = s["n"].fillna(0).astype(int)
         table[f"_speed [{label}]"] = s["speed"]
         table[f"_time [{label}]"] = s["time"]
-        for column in GUARDED:
+        for column in GUARDED + SETUP:
             table[f"_{column} [{label}]"] = s[column] if column in s else ""
     base = labels[0]
-    mismatches, mismatched_keys = [], set()
+    mismatches, mismatched_keys, setup = [], set(), {}
     for label in labels[1:]:
-        both = present[base] & present[label]
-        for column in GUARDED:
-            a = [str(v) if isinstance(v, str) else "" for v in table[f"_{column} [{base}]"]]
-            b = [str(v) if isinstance(v, str) else "" for v in table[f"_{column} [{label}]"]]
-            for key, shared, x, y in zip(table.index, both, a, b):
-                if shared and x and y and x != y:
-                    mismatched_keys.add(key)
-                    mismatches.append(f"{', '.join(map(str, key))}: {column} {x!r} in {base} vs {y!r} in {label}")
+        for column, key, x, y in _differences(table, present, base, label, GUARDED):
+            mismatched_keys.add(key)
+            mismatches.append(f"{', '.join(map(str, key))}: {column} {x!r} in {base} vs {y!r} in {label}")
+        for column, key, x, y in _differences(table, present, base, label, SETUP):
+            setup.setdefault(tuple(key), []).append(f"{column.replace('_', ' ')} {y} in {label} vs {x}")
         diff = table[f"{metric} mean [{label}]"] - table[f"{metric} mean [{base}]"]
         spread = np.fmax(table[f"{metric} std [{base}]"], table[f"{metric} std [{label}]"])
         known = table[f"{metric} std [{base}]"].notna() & table[f"{metric} std [{label}]"].notna()
@@ -158,8 +168,21 @@ def compare(tables: dict[str, pd.DataFrame], *, on=DEFAULT_KEYS, metric: str = "
     table = table[shared]
     if mismatches:
         table["mismatch"] = [key in mismatched_keys for key in table.index]
+    table["setup differs"] = ["; ".join(setup.get(tuple(key), [])) for key in table.index]
     table = table[[c for c in table.columns if not c.startswith("_")]].reset_index()
-    return Comparison(table=table, labels=labels, keys=keys, metric=metric, only_in=only_in, mismatches=mismatches)
+    return Comparison(table=table, labels=labels, keys=keys, metric=metric, only_in=only_in, mismatches=mismatches,
+                      setup={k: v for k, v in setup.items() if k in set(map(tuple, table[keys].itertuples(index=False)))})
+
+
+def _differences(table: pd.DataFrame, present: dict, base: str, label: str, columns):
+    """(column, key, base value, other value) wherever both tables have the key and a value that differs."""
+    both = present[base] & present[label]
+    for column in columns:
+        a = [str(v) if isinstance(v, str) else "" for v in table[f"_{column} [{base}]"]]
+        b = [str(v) if isinstance(v, str) else "" for v in table[f"_{column} [{label}]"]]
+        for key, shared, x, y in zip(table.index, both, a, b):
+            if shared and x and y and x != y:
+                yield column, key, x, y
 
 
 # -- rendering ---------------------------------------------------------------------------------------
@@ -198,6 +221,8 @@ def display_frame(result: Comparison) -> pd.DataFrame:
         out[f"train s {label}/{base}"] = [None if pd.isna(r) else f"{r:.2f}x" for r in t[f"time [{label}/{base}]"]]
     if "mismatch" in t:
         out["mismatch"] = ["yes" if v else "" for v in t["mismatch"]]
+    if t["setup differs"].astype(bool).any():
+        out["setup differs from baseline"] = [v or None for v in t["setup differs"]]
     return out
 
 

@@ -80,7 +80,9 @@ def start_server() -> None:
         forkserver.ensure_running()
 
 
-def _child(connection, fn, args, kwargs) -> None:
+def _child(connection, fn, args, kwargs, events: bool) -> None:
+    if events:  # the caller's on_event gets what fn reports through its `progress` argument
+        kwargs = {**kwargs, "progress": lambda event: connection.send(("event", event))}
     try:
         answer = ("ok", fn(*args, **kwargs))
     except BaseException as exc:  # sent back and raised in the caller
@@ -92,26 +94,37 @@ def _child(connection, fn, args, kwargs) -> None:
     connection.close()
 
 
-def call_isolated(fn: Callable, *args, env: dict[str, str] | None = None, **kwargs) -> Any:
-    """`fn(*args, **kwargs)` in a new process: its return value, or its exception raised here.
-
-    `fn`, its arguments and its result must pickle (module-level functions, plain data). A process that dies
-    without answering raises `ProcessDied`; Ctrl-C here stops the process too. `env` (say
-    `{"KERAS_BACKEND": "jax"}`) starts a fresh interpreter with those variables instead of forking from the
-    server, which has Keras imported already.
-    """
-    context = _context() if not env else multiprocessing.get_context("spawn")
-    receive, send = context.Pipe(duplex=False)
-    process = context.Process(target=_child, args=(send, fn, args, kwargs))
-    with _environment(env or {}):
-        process.start()
-    send.close()
-    try:
+def _answer(receive, process, on_event) -> tuple[str, Any]:
+    """The child's final ("ok" | "error", value), handing its ("event", value) messages to `on_event`."""
+    while True:
         try:
             status, value = receive.recv()
         except EOFError:  # closed without an answer: the process died
             process.join()
             raise ProcessDied(process.exitcode) from None
+        if status != "event":
+            return status, value
+        on_event(value)
+
+
+def call_isolated(fn: Callable, *args, env: dict[str, str] | None = None,
+                  on_event: Callable[[Any], None] | None = None, **kwargs) -> Any:
+    """`fn(*args, **kwargs)` in a new process: its return value, or its exception raised here.
+
+    `fn`, its arguments and its result must pickle (module-level functions, plain data). A process that dies
+    without answering raises `ProcessDied`; Ctrl-C here stops the process too. `env` (say
+    `{"KERAS_BACKEND": "jax"}`) starts a fresh interpreter with those variables instead of forking from the
+    server, which has Keras imported already. With `on_event`, `fn` also gets a `progress` argument: a
+    function whose (picklable) arguments reach `on_event` here while `fn` runs.
+    """
+    context = _context() if not env else multiprocessing.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    process = context.Process(target=_child, args=(send, fn, args, kwargs, on_event is not None))
+    with _environment(env or {}):
+        process.start()
+    send.close()
+    try:
+        status, value = _answer(receive, process, on_event)
         process.join()
     finally:
         if process.is_alive():

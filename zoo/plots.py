@@ -2,7 +2,8 @@
 seed error bars (for `zoo compare`), and each run's training curves (for `zoo bench`).
 
 Uses matplotlib's Agg backend (no display needed). `write_plots(folder, table)` returns the files written:
-`plots/top1_vs_train_seconds.png` and `plots/curves/<run_id>.png` (loss and accuracy per epoch, train
+`plots/top1_vs_train_seconds.png` (a panel per dataset, a colour per variant) and
+`plots/curves/<variant>-<dataset>-<recipe>-seed<seed>-<run_id>.png` (loss and accuracy per epoch, train
 and validation).
 """
 
@@ -44,37 +45,83 @@ def pareto_front(points: pd.DataFrame, *, x: str, y: str) -> pd.DataFrame:
     return ordered.loc[keep]
 
 
-def pareto_plot(tables: dict[str, pd.DataFrame], path: Path, *, metric: str = "top1") -> Path | None:
-    """Accuracy against training time, one marker per table, mean over seeds per (variant, recipe);
-    the Pareto front (nothing both faster and more accurate) is drawn as a line and labelled."""
+def _points(tables: dict[str, pd.DataFrame], metric: str) -> pd.DataFrame:
+    """Mean metric (%) and training seconds over seeds per (table, dataset, variant, recipe)."""
     groups = []
     for label, table in tables.items():
         ok = _ok(table, metric)
         if len(ok):
-            mean = ok.groupby(["variant", "recipe"], as_index=False)[[metric, "train_seconds"]].mean()
+            keys = ["dataset", "variant", "recipe"] if "dataset" in ok else ["variant", "recipe"]
+            mean = ok.groupby(keys, as_index=False)[[metric, "train_seconds"]].mean()
             groups.append(mean.assign(table=label))
     if not groups:
-        return None
+        return pd.DataFrame()
     points = pd.concat(groups, ignore_index=True)
+    if "dataset" not in points:
+        points["dataset"] = "?"
     points[metric] = 100 * points[metric]
+    return points
+
+
+def _seconds_axis(ax, seconds: pd.Series) -> None:
+    """Training seconds on x: log scale whose ticks read 20, 50, 100 (not 2x10^1) when the times span a
+    factor of 3 or more; linear with a few plain ticks when they are about equal (an equal-budget sweep)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter, ScalarFormatter
+
+    if seconds.max() >= 3 * max(seconds.min(), 1e-9):
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("training seconds (log scale)")
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+        ax.xaxis.set_major_formatter(ScalarFormatter(useOffset=False))
+        ax.set_xlabel("training seconds")
+
+
+def pareto_figure(tables: dict[str, pd.DataFrame], *, metric: str = "top1"):
+    """The accuracy-against-training-time figure (None without a finished run): one panel per dataset with
+    its own Pareto front (nothing both faster and more accurate), one colour per variant (a legend names
+    each), one marker per table, means over seeds per (variant, recipe)."""
+    points = _points(tables, metric)
+    if points.empty:
+        return None, None
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
-    for marker, (label, rows) in zip("osD^v<>p*h", points.groupby("table", sort=False)):
-        ax.scatter(rows["train_seconds"], rows[metric], s=36, marker=marker, label=label, alpha=0.8)
-    front = pareto_front(points, x="train_seconds", y=metric)
-    ax.plot(front["train_seconds"], front[metric], "-", color="black", linewidth=1, label="Pareto front")
-    for row in front.itertuples():
-        ax.annotate(f"{row.variant} ({row.recipe})", (row.train_seconds, getattr(row, metric)), fontsize=7,
-                    xytext=(4, 3), textcoords="offset points")
-    ax.set_xscale("log")
-    ax.set_xlabel("training seconds (compilation excluded, log scale)")
-    ax.set_ylabel(f"test {metric} (%), mean over seeds")
+    datasets = sorted(points["dataset"].astype(str).unique())
+    variants = sorted(points["variant"].astype(str).unique())
+    palette = plt.get_cmap("tab10" if len(variants) <= 10 else "tab20")
+    colours = {v: palette(i % palette.N) for i, v in enumerate(variants)}
+    markers = dict(zip(tables, "osD^v<>p*h"))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets) + 2.6, 4.6), dpi=110, squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        rows = points[points["dataset"].astype(str) == dataset]
+        for row in rows.itertuples():
+            ax.scatter(row.train_seconds, getattr(row, metric), s=42, color=colours[str(row.variant)],
+                       marker=markers[row.table], edgecolor="black", linewidth=0.4, zorder=3)
+        front = pareto_front(rows, x="train_seconds", y=metric)
+        ax.plot(front["train_seconds"], front[metric], "-", color="black", linewidth=0.8, zorder=2,
+                drawstyle="steps-post")
+        _seconds_axis(ax, rows["train_seconds"])
+        ax.set_title(dataset, fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].set_ylabel(f"test {metric} (%), mean over seeds")
+    handles = [plt.Line2D([], [], linestyle="", marker="o", color=colours[v], label=v) for v in variants]
+    handles.append(plt.Line2D([], [], color="black", linewidth=0.8, label="Pareto front"))
+    if len(tables) > 1:
+        handles += [plt.Line2D([], [], linestyle="", marker=m, color="grey", label=t) for t, m in markers.items()]
+    fig.legend(handles=handles, loc="center right", fontsize=7, frameon=False)
     devices = ", ".join(sorted(set().union(*(set(t["device"].dropna().astype(str)) for t in tables.values()
                                              if "device" in t))))
-    ax.set_title(f"{metric} vs training time{' — ' + devices if devices else ''}", fontsize=9)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
-    return _save(fig, path, plt)
+    fig.suptitle(f"{metric} vs training time{' — ' + devices if devices else ''}", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1 - 2.4 / fig.get_figwidth(), 1))
+    return fig, plt
+
+
+def pareto_plot(tables: dict[str, pd.DataFrame], path: Path, *, metric: str = "top1") -> Path | None:
+    """`pareto_figure` saved as a PNG at `path` (None when no run finished)."""
+    fig, plt = pareto_figure(tables, metric=metric)
+    return None if fig is None else _save(fig, path, plt, layout=False)
 
 
 def comparison_bars(tables: dict[str, pd.DataFrame], path: Path, *, keys=("variant", "dataset", "recipe"),
@@ -111,8 +158,9 @@ def comparison_bars(tables: dict[str, pd.DataFrame], path: Path, *, keys=("varia
     return _save(fig, path, plt)
 
 
-def _save(fig, path: Path, plt) -> Path:
-    fig.tight_layout()
+def _save(fig, path: Path, plt, layout: bool = True) -> Path:
+    if layout:
+        fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
@@ -153,6 +201,15 @@ def training_curves(history: dict, path: Path, *, title: str, target: float | No
     return _save(fig, path, plt)
 
 
+def curve_file(row) -> str:
+    """`<variant>-<dataset>-<recipe>-seed<seed>-<run_id>.png`: findable by name, unique by run id.
+
+    >>> curve_file({"variant": "resnet20", "dataset": "cifar10", "recipe": "fast", "seed": 1, "run_id": "ab12"})
+    'resnet20-cifar10-fast-seed1-ab12.png'
+    """
+    return f"{row['variant']}-{row['dataset']}-{row['recipe']}-seed{row['seed']}-{row['run_id']}.png"
+
+
 def write_plots(folder: str | Path, table: pd.DataFrame) -> list[Path]:
     """Every plot of a table folder; returns the paths written."""
     folder = Path(folder)
@@ -160,6 +217,6 @@ def write_plots(folder: str | Path, table: pd.DataFrame) -> list[Path]:
     for _, row in table.iterrows():
         title = f"{row['variant']} · {row['dataset_source']} · {row['recipe']} · seed {row['seed']} ({row['status']})"
         target = None if pd.isna(row["target_top1"]) else float(row["target_top1"])
-        written.append(training_curves(read_history(folder, row), folder / "plots" / "curves" / f"{row['run_id']}.png",
+        written.append(training_curves(read_history(folder, row), folder / "plots" / "curves" / curve_file(row),
                                        title=title, target=target))
     return [p for p in written if p is not None]

@@ -81,8 +81,6 @@ def _probabilities(outputs: np.ndarray) -> np.ndarray:
 
 def load_model(model_path: str | Path):
     """A saved `.keras` (or legacy `.h5`) model, loaded with Keras' safe mode on (no arbitrary code)."""
-    import keras
-
     model_path = Path(model_path)
     if not model_path.exists():
         raise ZooError(f"no such model file: {model_path}")
@@ -90,6 +88,8 @@ def load_model(model_path: str | Path):
         raise ZooError(f"{model_path} is a folder; give its model.keras file")
     if model_path.suffix != ".h5" and not zipfile.is_zipfile(model_path):
         raise ZooError(f"{model_path} is not a Keras model file (a .keras file is a zip archive; this one is not)")
+    import keras  # after the checks: a wrong path answers at once
+
     try:
         return keras.saving.load_model(model_path)
     except Exception as exc:  # Keras raises ValueError, TypeError, KeyError... for files it cannot rebuild
@@ -99,6 +99,11 @@ def load_model(model_path: str | Path):
 def predict_files(model_path: str | Path, images: list[str], *, top_k: int = 3,
                   class_names: list[str] | None = None) -> list[dict]:
     """[{"image": path, "top": [(class name, probability), ...]}] for each image file."""
+    for path in images:  # before the model loads: a wrong path answers at once
+        if Path(path).is_dir():
+            raise ZooError(f"{path} is a folder, not an image file")
+        if not Path(path).exists():
+            raise ZooError(f"no such image: {path}")
     model = load_model(model_path)
     model_path = Path(model_path)
     input_shape = tuple(model.input_shape[1:])

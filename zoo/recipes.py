@@ -13,7 +13,7 @@ import difflib
 import math
 from dataclasses import dataclass, fields, replace
 
-from zoo.data.preprocess import MODES
+from zoo.data.scaling import MODES
 from zoo.errors import ZooError
 
 OPTIMIZERS = ("adam", "adamw", "sgd")

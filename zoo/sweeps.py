@@ -269,3 +269,10 @@ def load_sweep(name_or_path: str, *, extra_overrides: dict | None = None, max_ep
     except UnicodeDecodeError as exc:
         raise ZooError(f"sweep file {path} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     return parse_sweep(text, name=path.stem, extra_overrides=extra_overrides, max_epochs=max_epochs)
+
+
+def pending_runs(sweep: Sweep, table, *, retry_failed: bool = False) -> list[PlannedRun]:
+    """The sweep's runs without a row yet (or, with retry_failed, whose row did not end ok)."""
+    statuses = dict(zip(table["run_id"], table["status"]))
+    return [r for r in sweep.runs
+            if r.run_id not in statuses or (retry_failed and statuses[r.run_id] != "ok")]

@@ -21,11 +21,13 @@ need be, with the learning-rate schedule fitted to it (`zoo.budget`):
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
 import time
 from pathlib import Path
+from typing import Callable
 
 import keras
 import numpy as np
@@ -37,6 +39,7 @@ from zoo.data.preprocess import augmentation, normalization
 from zoo.environment import peak_device_memory, reset_peak_memory
 from zoo.errors import DatasetError, ZooError
 from zoo.macs import count_macs
+from zoo.progress import Display
 from zoo.recipes import Recipe, get_recipe
 from zoo.registry import resolve_spec
 from zoo.spec import ResNetSpec
@@ -187,20 +190,43 @@ def _clock(recipe: Recipe, batch_size: int, train_images: int) -> TrainClock:
                       warmup_images=warmup)
 
 
-class _EpochBar(keras.callbacks.ProgbarLogger):
-    """Keras' progress bar, told the run's total epochs although each `fit` call trains one.
+class _StepEvents(keras.callbacks.Callback):
+    """Reports training progress to `report` as plain dicts (`zoo.progress`): a "step" event at most every
+    `interval` seconds (epoch, step, loss, `fraction` of the run done: of its budget when it has one, else of
+    its epochs). The loss is read after the budget clock has waited for the step anyway."""
 
-    `async_safe`: on backends that allow it (JAX, torch) Keras then hands the per-step logs to a helper
-    thread instead of making the training loop wait for each step's loss before dispatching the next."""
-
-    async_safe = True
-
-    def __init__(self, epochs: int | None):
+    def __init__(self, report: Callable[[dict], None], clock, epochs: int | None, interval: float = 0.5):
         super().__init__()
-        self._epochs = epochs
+        self.report, self.clock, self.epochs, self.interval = report, clock, epochs, interval
+        self._epoch, self._last = 0, 0.0
 
-    def set_params(self, params):
-        super().set_params(params if self._epochs is None else {**params, "epochs": self._epochs})
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.monotonic()
+        if now - self._last < self.interval:
+            return
+        self._last = now
+        steps = self.params.get("steps") or batch + 1
+        loss = (logs or {}).get("loss")
+        self.report({"event": "step", "epoch": self._epoch + 1, "epochs": self.epochs, "step": batch + 1,
+                     "steps": steps, "fraction": _fraction(self.clock, self.epochs, self._epoch + (batch + 1) / steps),
+                     "loss": None if loss is None else float(keras.ops.convert_to_numpy(loss))})
+
+
+def _fraction(clock, epochs: int | None, epochs_done: float) -> float:
+    """How much of the run is done: of its budget when it has one, else of its epochs."""
+    if clock.budgeted:
+        return min(clock.progress(), 1.0)
+    return min(epochs_done / epochs, 1.0) if epochs else 0.0
+
+
+def _epoch_event(epoch: int, epochs: int | None, history: dict, clock) -> dict:
+    """The "epoch" progress event after `epoch` (0-based): the history's last values and the epoch's seconds."""
+    return {"event": "epoch", "epoch": epoch + 1, "epochs": epochs, "fraction": _fraction(clock, epochs, epoch + 1),
+            "seconds": clock.epoch_seconds[-1] if clock.epoch_seconds else None,
+            "logs": {key: values[-1] for key, values in history.items() if values}}
 
 
 def _epoch_orders(n: int, batch_size: int, epochs: int | None, rng):
@@ -220,7 +246,7 @@ def _finite(history: dict) -> bool:
     return bool(np.all(np.isfinite(history.get("loss", [0.0]))))
 
 
-def _fit_full_batches(model, x, y, *, batch_size, epochs, validation, rng, verbose, after_epoch, clock,
+def _fit_full_batches(model, x, y, *, batch_size, epochs, validation, rng, progress, after_epoch, clock,
                       callbacks=()):
     """Keras' fit, epoch by epoch on a fresh shuffle cut to whole batches, until `epochs` or the clock's
     budget is done; return the history (`clock` holds the times).
@@ -231,33 +257,35 @@ def _fit_full_batches(model, x, y, *, batch_size, epochs, validation, rng, verbo
     anyway); a `keras.utils.PyDataset` gathering each batch by index instead measured 30% slower on TF
     (resnet18_mnist_functional, 2-core CPU: 187 against 264 images/s; its generator thread left the process
     spending a quarter of its CPU time in the kernel).
-    `after_epoch(epoch, history)` runs between epochs, outside the timed span.
+    `after_epoch(epoch, history)` runs between epochs, outside the timed span; `progress` (or None) gets the
+    progress events.
     """
     history: dict[str, list[float]] = {}
-    bar = _EpochBar(epochs)
+    events = [_StepEvents(progress, clock, epochs)] if progress else []
     for epoch, order in enumerate(_epoch_orders(len(y), batch_size, epochs, rng)):
         clock.start()
         fit = model.fit(x[order], y[order], batch_size=batch_size, epochs=epoch + 1, initial_epoch=epoch,
-                        validation_data=validation, shuffle=False, verbose=verbose,
-                        callbacks=[clock, bar, _StopOnNaN(), *callbacks])
+                        validation_data=validation, shuffle=False, verbose=0,
+                        callbacks=[clock, *events, _StopOnNaN(), *callbacks])
         clock.stop()
         for key, values in fit.history.items():
             history.setdefault(key, []).extend(float(v) for v in values)
         if not _finite(history):
             break
         after_epoch(epoch, history)
+        if progress:
+            progress(_epoch_event(epoch, epochs, history, clock))
         if clock.done:
             break
     return history
 
 
-def _fit_on_device(trainer, *, epochs, validation, rng, verbose, after_epoch, batch_size, clock):
+def _fit_on_device(trainer, *, epochs, validation, rng, progress, after_epoch, batch_size, clock):
     """The device loop (`zoo.device_loop`): one compiled call per epoch on the same shuffles as
     `_fit_full_batches`; validation after each epoch, outside the timed span. Returns the history and fills
     `clock`'s epoch seconds and validation seconds (no budgets: `resolve_loop` refuses them)."""
     history: dict[str, list[float]] = {}
     seconds = clock.epoch_seconds
-    bar = keras.utils.Progbar(epochs, verbose=verbose, unit_name="epoch")
     for epoch, order in enumerate(_epoch_orders(trainer.examples, batch_size, epochs, rng)):
         start = time.perf_counter()
         logs = trainer.run(order.reshape(trainer.steps, batch_size))  # returns floats: the device is done
@@ -268,10 +296,11 @@ def _fit_on_device(trainer, *, epochs, validation, rng, verbose, after_epoch, ba
             clock.validation_seconds += time.perf_counter() - began
             logs.update({f"val_{key}": value for key, value in scores.items()})
         _record(history, logs)
-        bar.update(epoch + 1, values=[(k, v) for k, v in logs.items()], finalize=epoch + 1 == epochs)
         if not _finite(history):
             break
         after_epoch(epoch, history)
+        if progress:
+            progress(_epoch_event(epoch, epochs, history, clock))
     clock.images = trainer.examples // batch_size * batch_size * len(seconds)
     return history
 
@@ -389,17 +418,44 @@ def _time_columns(phases: Phases, clock: TrainClock, wall: float) -> dict:
     return {**columns, "other_seconds": other_seconds(columns, wall), "wall_seconds": wall}
 
 
+def _run_dir(out_dir, model: str, recipe: str) -> Path | None:
+    """The run's folder, `out_dir/<model>-<recipe>-<timestamp>/`, created (None without `out_dir`)."""
+    if out_dir is None:
+        return None
+    run_dir = Path(out_dir) / f"{model}-{recipe}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def _log_callbacks(run_dir: Path | None, tensorboard, loop: str) -> list:
+    """Keras' own logs: a CSV row per epoch in the run folder, TensorBoard summaries in `tensorboard`. The
+    device loop takes no callbacks: `tensorboard` is refused there, and its CSV log is left out."""
+    if tensorboard is not None and loop == "device":
+        raise ZooError("tensorboard logs need Keras' fit loop; the device loop runs an epoch in one call "
+                       "(use loop=\"keras\")")
+    found = []
+    if run_dir is not None and loop == "keras":
+        found.append(keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True))
+    if tensorboard is not None:
+        found.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard), write_graph=False))
+    return found
+
+
 def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit: int | None = None,
           test_limit: int | None = None, out_dir: str | Path | None = "runs", verbose: int = 1,
           measure_inference: bool = False, inference_batch: int = 256, track_test: bool = False,
-          target_top1: float | None = None, callbacks: list | None = None, **overrides) -> dict:
+          target_top1: float | None = None, callbacks: list | None = None,
+          progress: Callable[[dict], None] | None = None, tensorboard: str | Path | None = None,
+          **overrides) -> dict:
     """Train a variant (name, `ResNetSpec` or built model) with a recipe; return the result record.
 
     `overrides` are recipe knobs (`epochs=`, `batch_size=`, `lr=`, `budget_seconds=`, `seed=`, `dataset=`...).
     `limit` caps the number of train and of test images (a seeded random subset), for smoke runs;
     `test_limit` caps the test images alone (budgeted runs: the whole training set, a quick test score).
-    With `out_dir`, the model (`model.keras`, preprocessing included), `history.json` and
-    `result.json` are written to `out_dir/<model>-<recipe>-<timestamp>/`.
+    With `out_dir`, the model (`model.keras`, preprocessing included), `history.json`, `log.csv` (a row per
+    epoch, Keras' `CSVLogger`, written as training goes) and `result.json` are written to
+    `out_dir/<model>-<recipe>-<timestamp>/`; with `tensorboard`, Keras' `TensorBoard` callback writes the
+    epochs' summaries to that folder (`tensorboard --logdir` on it or on its parent).
     `measure_inference` adds `inference_images_per_second` (a fixed batch of `inference_batch` test
     images through the trained model, after a warm-up call, synchronized on the host).
     `track_test` evaluates the test split after every epoch (outside the timed span) into the history's
@@ -407,6 +463,8 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
     `epochs_to_target` and `seconds_to_target`, the training seconds of the epochs up to the first whose
     test top-1 reached the target (empty when none did). Like DAWNBench, the test split is only measured,
     it never changes the training. `callbacks` are Keras callbacks added to every `fit` call (Keras' loop).
+    `progress` gets the training's progress events (`zoo.progress`); by default, with `verbose`, a
+    `zoo.progress.Display` on stderr shows them (a live bar on a terminal, a line per epoch elsewhere).
 
     The record's time columns add up to its `wall_seconds`: data, build (model, compile and the first,
     compiling train step, which is kept: no step is thrown away), train, validation, test, inference, other.
@@ -453,16 +511,20 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
 
     reset_peak_memory()
     started = time.time()
-    common = dict(epochs=None if recipe.budgeted else recipe.epochs, validation=validation, rng=rng, verbose=verbose,
-                  after_epoch=after_epoch, clock=clock)
-    if loop == "device":
-        if callbacks:
-            raise ZooError('Keras callbacks need Keras\' fit loop; the device loop runs an epoch in one call '
-                           '(use loop="keras")')
-        history = _fit_on_device(trainer, batch_size=batch_size, **common)
-    else:
-        history = _fit_full_batches(model, x_train, y_train, batch_size=batch_size, callbacks=callbacks or (),
-                                    **common)
+    run_dir = _run_dir(out_dir, net.name, recipe.name)
+    callbacks = [*(callbacks or ()), *_log_callbacks(run_dir, tensorboard, loop)]
+    display = Display() if progress is None and verbose else None
+    common = dict(epochs=None if recipe.budgeted else recipe.epochs, validation=validation, rng=rng,
+                  progress=progress or display, after_epoch=after_epoch, clock=clock)
+    if loop == "device" and callbacks:
+        raise ZooError('Keras callbacks need Keras\' fit loop; the device loop runs an epoch in one call '
+                       '(use loop="keras")')
+    with display or contextlib.nullcontext():
+        if loop == "device":
+            history = _fit_on_device(trainer, batch_size=batch_size, **common)
+        else:
+            history = _fit_full_batches(model, x_train, y_train, batch_size=batch_size, callbacks=callbacks,
+                                        **common)
     epoch_seconds = clock.epoch_seconds
     divergence = _divergence(history)
     if recipe.precise_bn and not divergence:
@@ -518,13 +580,11 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
         "history": history,
         "epoch_seconds": epoch_seconds,
     }
-    if out_dir is not None:
-        run_dir = Path(out_dir) / f"{net.name}-{recipe.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        run_dir.mkdir(parents=True, exist_ok=True)
+    if run_dir is not None:
         model.save(run_dir / "model.keras")
         (run_dir / "history.json").write_text(json.dumps(history, indent=2))
         result["run_dir"] = str(run_dir)
     result.update(_time_columns(phases, clock, time.perf_counter() - began))
-    if out_dir is not None:
-        (Path(result["run_dir"]) / "result.json").write_text(json.dumps(result, indent=2))
+    if run_dir is not None:
+        (run_dir / "result.json").write_text(json.dumps(result, indent=2))
     return result

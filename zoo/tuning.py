@@ -117,6 +117,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
         self.search_space = {k: v for k, v in chosen.items() if k != "head_hidden"}
         self._hidden = chosen.get("head_hidden")
         self.last_result: dict | None = None
+        self.progress = None  # a zoo.progress.Display while run_search shows the search
 
     # -- hyperparameters -> spec and recipe ------------------------------------------------------------
 
@@ -186,7 +187,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
         if epochs is not None:  # Hyperband's budget for this round
             knobs["epochs"] = max(1, epochs - initial_epoch)
         result = train(model, self.recipe, data_dir=self.data_dir, limit=self.limit, out_dir=None,
-                       verbose=self.verbose, **knobs)
+                       verbose=self.verbose, progress=self.progress if self.verbose else None, **knobs)
         result["spec"] = self.spec_for(hp).to_dict()
         self.last_result = result
         score = result["best_val_top1"] if result["status"] == "ok" else float("nan")
@@ -244,6 +245,10 @@ class TrialTable(keras_tuner.Tuner):
 
     def run_trial(self, trial, *args, **kwargs):
         hp = trial.hyperparameters
+        if self.hypermodel.progress is not None:
+            values = ", ".join(f"{k}={_knob_cell(v)}" for k, v in hp.values.items() if not k.startswith("tuner/"))
+            self.hypermodel.progress.log(f"trial {trial.trial_id}  ({values})")
+            self.hypermodel.progress.run(f"trial {trial.trial_id}")
         started = time.perf_counter()
         model = self._build_hypermodel(hp)  # Hyperband loads the weights of the trial it continues
         self.hypermodel.last_result = None
@@ -282,7 +287,17 @@ class TrialTable(keras_tuner.Tuner):
         folder = trials_folder(self.directory, self.project_name)
         knob_names = list(self.hypermodel.search_space) + ["head_hidden"]
         append_rows(folder, [row], markdown=lambda table: trials_markdown(table, knob_names))
+        if self.hypermodel.progress is not None:
+            self.hypermodel.progress.log(_trial_outcome(row))
+            self.hypermodel.progress.finished("ok" if row.get("status") == "ok" else "failed")
         super().on_trial_end(trial)
+
+
+def _trial_outcome(row: dict) -> str:
+    """`    ok, val top-1 45.20%, 3.1 s training` or the trial's error, under the trial's line."""
+    if row.get("status") != "ok":
+        return f"    failed: {row.get('error')}"
+    return f"    ok, val top-1 {100 * row['score']:.2f}%, {row['train_seconds']:.1f} s training"
 
 
 TUNERS = {"random": keras_tuner.RandomSearch, "bayesian": keras_tuner.BayesianOptimization,
@@ -308,9 +323,20 @@ def make_tuner(kind: str, hypermodel: ZooHyperModel, *, max_trials: int, directo
     return cls(**options)
 
 
-def run_search(tuner) -> dict | None:
-    """Run (or continue) the search, then write best_spec.json; return the best trial's values."""
-    tuner.search()
+def run_search(tuner, display=None) -> dict | None:
+    """Run (or continue) the search, then write best_spec.json; return the best trial's values.
+
+    With a `display` (`zoo.progress.Display`) the search shows as a sweep of trials (done / failed, ETA)
+    over the running trial's training, instead of keras-tuner's own printout."""
+    if display is None:
+        tuner.search()
+    else:
+        display.sweep(tuner.project_name, getattr(tuner.oracle, "max_trials", None))
+        tuner.hypermodel.progress = display
+        try:
+            tuner.search(verbose=0)
+        finally:
+            tuner.hypermodel.progress = None
     if os.environ.get("KERASTUNER_TUNER_ID", "").startswith("tuner"):  # a worker: the chief writes the best spec
         return None
     return write_best_spec(tuner)

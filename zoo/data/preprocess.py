@@ -12,15 +12,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from zoo.data.scaling import MODES, RESCALE
 from zoo.errors import ZooError
-
-# mode -> (scale, offset) applied to raw 0..255 pixels; "standardize" is fitted on the training images.
-RESCALE = {
-    "minus1_1": (2 / 255, -1.0),  # 2x/255 - 1  (seed 000)
-    "centered": (1 / 255, -0.5),  # x/255 - 0.5 (seed 001)
-    "unit": (1 / 255, 0.0),       # x/255       (seeds 002, 004)
-}
-MODES = (*RESCALE, "standardize")
 
 
 #: Images `standardize` fits its per-channel mean and variance on (the first ones given: pass shuffled images).
