@@ -6,8 +6,8 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 
+from datafiles import tiny_sweep
 from rich.console import Console
 
 from zoo.cli import main, version_text
@@ -93,15 +93,17 @@ def test_answers_that_need_no_backend_do_not_import_one(tmp_path):
     assert len(errors) == 8, done.stderr
 
 
-def test_version_names_zoo_keras_and_the_backend(capsys, monkeypatch):
-    monkeypatch.setenv("KERAS_BACKEND", "jax")
+def test_version_names_zoo_keras_and_the_backend(capsys):
     text = version_text()
-    assert text.startswith("zoo ") and "Keras 3." in text and "backend jax " in text
+    assert text.startswith("zoo ") and "Keras 3." in text and " backend tensorflow 2." in text
     try:
         main(["--version"])
     except SystemExit as stop:
         assert stop.code == 0
     assert capsys.readouterr().out.strip() == text
+    env = {**os.environ, "KERAS_BACKEND": "jax"}  # a fresh process: the backend Keras would load, not imported
+    done = subprocess.run([sys.executable, "-m", "zoo", "--version"], capture_output=True, text=True, env=env)
+    assert " backend jax 0." in done.stdout and done.returncode == 0
 
 
 def test_zoo_train_prints_a_summary_and_writes_its_logs(offline, tmp_path, capsys):
@@ -125,16 +127,7 @@ def test_zoo_train_prints_a_summary_and_writes_its_logs(offline, tmp_path, capsy
 
 def test_a_redirected_bench_log_is_plain_text(offline, tmp_path):
     sweep = tmp_path / "one.toml"
-    sweep.write_text(textwrap.dedent("""
-        [defaults]
-        limit = 64
-        inference_batch = 0
-        overrides = { epochs = 2, batch_size = 32, validation_split = 0.0 }
-        [[group]]
-        variants = ["resnet_tiny"]
-        recipes = ["mnist_functional"]
-        datasets = ["digits"]
-    """))
+    sweep.write_text(tiny_sweep())
     log = tmp_path / "log"
     with open(log, "wb") as handle:
         done = subprocess.run([sys.executable, "-m", "zoo", "bench", str(sweep), "--out", str(tmp_path / "t"),

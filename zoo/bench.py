@@ -36,10 +36,11 @@ from typing import Callable
 import keras
 import pandas as pd
 
+from zoo.backends import BACKEND_PACKAGES
 from zoo.budget import TIME_COLUMNS, other_seconds
 from zoo.claims import Heartbeat, claim, holder, release
 from zoo.environment import environment, peak_host_memory
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 from zoo.isolate import ProcessDied, call_isolated
 from zoo.progress import Display
 from zoo.recipes import get_recipe
@@ -54,7 +55,8 @@ RESULT_KEYS = ("dataset_source", "epochs", "epochs_planned", "budget_seconds", "
                "test_images", "params", "params_total", "macs_per_image", "top1", "top5", "test_loss",
                "best_val_top1", "best_val_epoch", "compile_seconds", "first_epoch_seconds", "seconds_per_epoch",
                "train_images_per_second", "inference_images_per_second", "status", "error",
-               "started", "finished", "loop", "jit_compile", "target_top1", "epochs_to_target", "seconds_to_target")
+               "started", "finished", "loop", "jit_compile", "devices", "target_top1", "epochs_to_target",
+               "seconds_to_target")
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -66,9 +68,9 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 
 def _error_text(exc: BaseException, limit: int = 500) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip()
-    first = text.splitlines()[0] if text else type(exc).__name__
-    return first if len(first) <= limit else first[: limit - 3] + "..."
+    """`TypeName: first line of the message`, at most `limit` characters: a row's `error` cell."""
+    text = f"{type(exc).__name__}: {first_line(exc)}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _mib(value) -> float | None:
@@ -91,18 +93,19 @@ def _train_kwargs(run: PlannedRun, data_dir, verbose: int, tensorboard, progress
                 target_top1=run.target_top1, dataset=run.dataset, seed=run.seed, **run.overrides)
 
 
-def run_one(run: PlannedRun, *, sweep: str, out: Path, data_dir=None, verbose: int = 1,
-            train_fn: Callable | None = None, progress: Callable[[dict], None] | None = None,
-            tensorboard: str | Path | None = None) -> dict:
-    """Train one planned run and return its table row (never raises for a failing run); `progress` gets
-    its training progress events (`zoo.progress`); with `tensorboard`, its TensorBoard logs go to
-    `tensorboard/<run_id>-<variant>`."""
+def train_row(run: PlannedRun, *, sweep: str, data_dir=None, verbose: int = 1, train_fn: Callable | None = None,
+              progress: Callable[[dict], None] | None = None, tensorboard: str | Path | None = None,
+              release_session: bool = True) -> tuple[dict, dict | None, str | None]:
+    """Train one planned run, writing no file: (its table row, its history or None, the traceback of its
+    failure or None). Never raises for a failing run. `progress` gets its training progress events
+    (`zoo.progress`); with `tensorboard`, its TensorBoard logs go to `tensorboard/<run_id>-<variant>`.
+    `release_session=False` skips clearing Keras' session afterwards (a process that ends with the run)."""
     if train_fn is None:
         from zoo.training import train as train_fn
-    row = _planned_row(run, sweep)
+    row = planned_row(run, sweep)
     start = time.perf_counter()
     kwargs = _train_kwargs(run, data_dir, verbose, tensorboard, progress)
-    result = None
+    result, history, failure = None, None, None
     try:
         try:
             result = train_fn(run.variant, run.recipe, **kwargs)
@@ -119,7 +122,7 @@ def run_one(run: PlannedRun, *, sweep: str, out: Path, data_dir=None, verbose: i
     except Exception as exc:  # the row records it; the sweep goes on
         row["status"] = "oom" if is_out_of_memory(exc) else "failed"
         row["error"] = _error_text(exc)
-        write_text_atomic(out / "errors" / f"{run.run_id}.txt", traceback.format_exc())
+        failure = traceback.format_exc()
         if row.get("oom_retry_from_batch"):
             row["batch_size"] = row["oom_retry_from_batch"] // 2
             row["error"] = f"out of memory at batch {row['oom_retry_from_batch']} and at half: {row['error']}"
@@ -129,24 +132,38 @@ def run_one(run: PlannedRun, *, sweep: str, out: Path, data_dir=None, verbose: i
             note = f"out of memory at batch {row['oom_retry_from_batch']}; retried at {row['batch_size']}"
             row["error"] = f"{note}; {row['error']}" if row.get("error") else note
         history = {**result.get("history", {}), "epoch_seconds": result.get("epoch_seconds", [])}
-        row["history_file"] = write_history(out, run.run_id, history)
     del result
-    _release()
+    if release_session:
+        _release()
     row["peak_host_memory_mb"] = _mib(peak_host_memory())
     row["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     row["wall_seconds"] = time.perf_counter() - start
     row["other_seconds"] = other_seconds(row, row["wall_seconds"])
+    return row, history, failure
+
+
+def write_run_files(out: Path, run: PlannedRun, row: dict, history: dict | None, failure: str | None) -> dict:
+    """Write a trained run's history (its row then names the file) and its failure's traceback into the
+    table folder `out`; return the row."""
+    if failure:
+        write_text_atomic(Path(out) / "errors" / f"{run.run_id}.txt", failure)
+    if history is not None:
+        row["history_file"] = write_history(out, run.run_id, history)
     return row
 
 
-def _planned_row(run: PlannedRun, sweep: str) -> dict:
+def run_one(run: PlannedRun, *, sweep: str, out: Path, **kwargs) -> dict:
+    """Train one planned run (`train_row`'s arguments) and return its table row, its history and failure
+    written into the table folder `out` (never raises for a failing run)."""
+    return write_run_files(out, run, *train_row(run, sweep=sweep, **kwargs))
+
+
+def planned_row(run: PlannedRun, sweep: str) -> dict:
+    """A run's row before it trains: what it is and where it runs (this process's environment)."""
     return {"run_id": run.run_id, "sweep": sweep, "variant": run.variant, "dataset": run.dataset,
             "recipe": run.recipe, "overrides": json.dumps(run.overrides, sort_keys=True), "seed": run.seed,
             "inference_batch": run.inference_batch, **environment(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-
-
-BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
 
 def run_isolated(run: PlannedRun, *, sweep: str, out: Path, progress: Callable[[dict], None] | None = None,
@@ -160,9 +177,10 @@ def run_isolated(run: PlannedRun, *, sweep: str, out: Path, progress: Callable[[
         if package and importlib.util.find_spec(package) is None:
             raise ZooError(f"the {run.backend} backend is not installed (pip install {package})")
         env = {"KERAS_BACKEND": run.backend} if other else None
-        return call_isolated(run_one, run, sweep=sweep, out=out, env=env, on_event=progress, **kwargs)
+        return call_isolated(run_one, run, sweep=sweep, out=out, env=env, on_event=progress, release_session=False,
+                             **kwargs)
     except (ProcessDied, ZooError) as exc:
-        row = _planned_row(run, sweep)
+        row = planned_row(run, sweep)
         row.update(status="failed", error=str(exc), finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
                    wall_seconds=time.perf_counter() - start, backend=run.backend or row["backend"])
         return row
@@ -181,7 +199,7 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-def _outcome(row: dict) -> str:
+def describe_outcome(row: dict) -> str:
     if row.get("status") != "ok":
         return f"{row.get('status')}: {row.get('error')}"
     top1 = f"top-1 {100 * row['top1']:.2f}%"
@@ -236,7 +254,7 @@ def run_sweep(sweep: Sweep, *, out: str | Path, data_dir=None, verbose: int = 1,
             append_rows(out, [row], markdown=lambda t: summary_markdown(t, title=f"sweep {sweep.name}"))
         finally:
             release(mine)
-        log(f"    {_outcome(row)}")
+        log(f"    {describe_outcome(row)}")
         display.finished("ok" if row.get("status") == "ok" else "failed")
     table = read_table(out)
     if plots and len(table):

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from zoo.backends import configured_backend
 from zoo.errors import SpecError, ZooError
 from zoo.markdown import format_table
 from zoo.recipes import get_recipe
@@ -70,18 +71,6 @@ def _budget(text: str) -> dict:
     return {"budget_seconds": seconds}
 
 
-def keras_backend_name() -> str:
-    """The backend Keras will load, found as Keras finds it (KERAS_BACKEND, then the `backend` of
-    $KERAS_HOME/keras.json or ~/.keras/keras.json, else tensorflow) without importing Keras."""
-    if os.environ.get("KERAS_BACKEND"):
-        return os.environ["KERAS_BACKEND"]
-    home = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
-    try:
-        return json.loads((home / "keras.json").read_text()).get("backend") or "tensorflow"
-    except (OSError, ValueError, AttributeError):
-        return "tensorflow"
-
-
 def version_text() -> str:
     """`zoo 0.1.0 (Keras 3.15.1, backend tensorflow 2.21.0)`: installed versions, nothing imported."""
     from importlib.metadata import PackageNotFoundError, version
@@ -94,7 +83,7 @@ def version_text() -> str:
         except PackageNotFoundError:
             return "not installed"
 
-    backend = keras_backend_name()
+    backend = configured_backend()
     return f"zoo {__version__} (Keras {installed('keras')}, backend {backend} {installed(backend)})"
 
 
@@ -196,7 +185,7 @@ def cmd_train(args) -> int:
                        "classes and the network is built for them (--knob pad_to=N pads the images)")
     target = _spec_from_args(args)
     knobs = dict(args.knob or [])
-    for key in ("dataset", "epochs", "batch_size", "lr", "precision", "seed", "loop"):
+    for key in ("dataset", "epochs", "batch_size", "lr", "precision", "seed", "loop", "devices"):
         if getattr(args, key) is not None:
             knobs[key] = getattr(args, key)
     knobs.update(args.budget or {})
@@ -258,6 +247,8 @@ def cmd_bench(args) -> int:
             sweep = load_sweep(str(path))
             print(f"{name:14s} {len(sweep.runs):4d} runs  {sweep.description}")
         return 0
+    if not args.sweep and args.ray and args.ray != "auto" and ":" not in args.ray:
+        args.sweep, args.ray = args.ray, ""  # `zoo bench --ray quick`: the name is the sweep, Ray is local
     if not args.sweep:
         raise ZooError("give a sweep name (`zoo bench --list`) or a .toml file")
     sweep = load_sweep(args.sweep, extra_overrides={**dict(args.knob or []), **(args.budget or {})},
@@ -278,6 +269,8 @@ def cmd_bench(args) -> int:
         for run in sweep.runs:
             print(f"{run.run_id}  {'to run ' if run.run_id in todo else 'done   '} {run.label}")
         return 0
+    if args.ray is not None:
+        return _bench_on_ray(args, sweep, out)
     if not args.in_process:
         from zoo.isolate import start_server
 
@@ -292,6 +285,53 @@ def cmd_bench(args) -> int:
                           isolate=not args.in_process, tensorboard=args.tensorboard)
     print((out / MARKDOWN).read_text() if (out / MARKDOWN).exists() else "(no runs)")
     return 0 if (table["status"] == "ok").all() else 1
+
+
+def _bench_on_ray(args, sweep, out: Path) -> int:
+    if args.in_process:
+        raise ZooError("--ray runs every run in a Ray worker; it does not combine with --in-process")
+    from zoo.progress import Display
+    from zoo.ray_sweep import run_sweep_on_ray
+    from zoo.results import MARKDOWN
+
+    with Display() as display:
+        table = run_sweep_on_ray(sweep, out=out, address=args.ray or None, data_dir=args.data_dir,
+                                 cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run, retries=args.retries,
+                                 retry_failed=args.retry_failed, tensorboard=args.tensorboard, display=display)
+    if len(table) and not args.no_plots:
+        from zoo.plots import write_plots
+
+        for path in write_plots(out, table):
+            print(f"plot: {path}", file=sys.stderr)
+    print((out / MARKDOWN).read_text() if (out / MARKDOWN).exists() else "(no runs)")
+    return 0 if (table["status"] == "ok").all() else 1
+
+
+def _positive(text: str) -> float:
+    """A number > 0 (`--cpus-per-run 0.5`)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number above zero, got {text!r}")
+    return value
+
+
+def _at_least_zero(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def _retries(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return int(text)
 
 
 def cmd_compare(args) -> int:
@@ -426,6 +466,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--loop", choices=["auto", "keras", "device"],
                    help="training loop: device (JAX: data on the device, one compiled call per epoch), keras (fit); "
                         "default auto: device on JAX with a GPU/TPU")
+    p.add_argument("--devices", type=int, metavar="N",
+                   help="data parallel over N local devices (0: all), through keras.distribution (JAX backend); "
+                        "the batch is the global batch, split over them")
     p.add_argument("--track-test", action="store_true",
                    help="evaluate the test split after every epoch (not timed; history test_top1/test_loss)")
     p.add_argument("--target-top1", type=float, metavar="FRACTION",
@@ -463,6 +506,14 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     p.add_argument("--in-process", action="store_true",
                    help="run every run in this process instead of a fresh process per run (later runs get slower)")
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="run the sweep on a Ray cluster, one task per run: no ADDRESS starts a local Ray; 'auto' "
+                        "or HOST:PORT joins a running cluster (pip install -e '.[ray]')")
+    p.add_argument("--cpus-per-run", type=_positive, default=1, metavar="N", help="with --ray: CPUs per run (default 1)")
+    p.add_argument("--gpus-per-run", type=_at_least_zero, metavar="N",
+                   help="with --ray: GPUs per run (default: 1 when the cluster has GPUs, else 0)")
+    p.add_argument("--retries", type=_retries, default=2, metavar="N",
+                   help="with --ray: restarts of a run whose worker died before it is a failed row (default 2)")
     p.add_argument("--tensorboard", metavar="DIR", help="write each run's TensorBoard logs to DIR/<run_id>-<variant>")
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress (the sweep's progress still shown)")
     p.set_defaults(func=cmd_bench)
@@ -539,6 +590,9 @@ def main(argv: list[str] | None = None) -> int:
     except ZooError as exc:
         print(f"zoo: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: what finished is saved; a rerun resumes
+        print("zoo: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # `zoo list | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

@@ -91,7 +91,11 @@ class Display:
         if self._run is not None:
             self._progress.remove_task(self._run)
         self._run = self._progress.add_task(f"  {label}", total=1.0, info="")
-        self._update_sweep(running=True)
+        self._update_sweep(running=1)
+
+    def running(self, count: int) -> None:
+        """How many runs are running now (a sweep spread over a cluster runs several at once)."""
+        self._update_sweep(running=count)
 
     def finished(self, outcome: str) -> None:
         """A run ended: `outcome` is "ok", "failed" (any row that is not ok) or "skipped" (another process
@@ -100,7 +104,7 @@ class Display:
         if self._progress is not None and self._run is not None:
             self._progress.remove_task(self._run)
             self._run = None
-        self._update_sweep(running=False)
+        self._update_sweep(running=0)
 
     def __call__(self, event: dict) -> None:
         """A training event: "epoch" events print a line, "step" events move the live bar."""
@@ -120,9 +124,9 @@ class Display:
         others = "".join(f", {self._counts[k]} {k}" for k in ("failed", "skipped") if self._counts[k])
         return f"sweep {self._name}: {self._counts['ok']} done{others}"
 
-    def _update_sweep(self, running: bool) -> None:
+    def _update_sweep(self, running: int) -> None:
         if self._progress is None or self._sweep is None:
             return
         self._progress.update(self._sweep, description=self._sweep_text(),
                               completed=sum(self._counts.values()),
-                              info="1 running" if running else "")
+                              info=f"{running} running" if running else "")

@@ -59,6 +59,7 @@ class Recipe:
     budget_seconds: float | None = None  # stop after this many training seconds (the first, compiling step excluded)
     budget_images: int | None = None     # stop after this many training images
     precise_bn: int = 0            # after training, re-estimate BN statistics over this many training images
+    devices: int = 1               # data parallel over this many local devices (keras.distribution, JAX); 0 = all
     source: str = dataclasses.field(default="", compare=False)
 
     def __post_init__(self):
@@ -69,7 +70,7 @@ class Recipe:
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 fail(field, "must be an integer >= 1")
-        for field in ("crop_pad", "cutout", "seed", "precise_bn"):
+        for field in ("crop_pad", "cutout", "seed", "precise_bn", "devices"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 fail(field, "must be an integer >= 0")

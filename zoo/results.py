@@ -77,6 +77,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("loop", "string", "training loop: `device` (JAX: the training set on the device, one compiled call per "
                              "epoch) or `keras` (Keras' fit, batches copied from host memory)"),
     Column("jit_compile", "boolean", "whether the train step was compiled with XLA"),
+    Column("devices", "Int64", "devices the run trained on: 1, or N for data parallelism over N local devices "
+                               "(`devices` knob, keras.distribution.DataParallel)"),
     Column("train_images", "Int64", "training images per epoch (after any limit and validation split)"),
     Column("test_images", "Int64", "test images evaluated"),
     # where it ran
@@ -85,6 +87,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("keras_version", "string", "Keras version"),
     Column("device", "string", "accelerator name, or `cpu: <model>` when training ran on the CPU"),
     Column("host", "string", "host name of the machine"),
+    Column("node", "string", "Ray node the run ran on (`zoo bench --ray`): node id (8 hex digits) @ IP; empty "
+                             "for runs in the sweep's own process or host"),
+    Column("attempts", "Int64", "how many times the run was started (`zoo bench --ray` retries a run whose worker "
+                                "died); empty for local runs"),
     Column("python_version", "string", "Python version"),
     Column("zoo_version", "string", "zoo version"),
     Column("git_sha", "string", "commit of the zoo checkout (`+dirty` with local changes)"),

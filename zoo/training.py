@@ -36,6 +36,7 @@ from zoo.batchnorm import reestimate_batchnorm
 from zoo.budget import LinearDecay, Phases, TrainClock, other_seconds
 from zoo.data import load_dataset
 from zoo.data.preprocess import augmentation, normalization
+from zoo.distribute import data_parallel
 from zoo.environment import peak_device_memory, reset_peak_memory
 from zoo.errors import DatasetError, ZooError
 from zoo.macs import count_macs
@@ -471,120 +472,125 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
     """
     began = time.perf_counter()
     recipe = get_recipe(recipe, **overrides) if isinstance(recipe, str) else recipe.with_overrides(**overrides)
-    enable_compilation_cache()
-    keras.utils.set_random_seed(recipe.seed)
-    rng = np.random.default_rng(recipe.seed)
-    phases = Phases()
-    with phases("data"):
-        data = _load(recipe, data_dir, limit, test_limit, rng)
-    train_set, x_train, y_train, validation = data["train_set"], data["x_train"], data["y_train"], data["validation"]
-    x_test, y_test = data["x_test"], data["y_test"]
-    num_classes = train_set.num_classes
-    precision = resolve_precision(recipe.precision)
-    jit_compile = resolve_jit_compile(recipe.jit_compile)
-    batch_size = min(recipe.batch_size, len(y_train))
-    steps_per_epoch = len(y_train) // batch_size
-    clock = _clock(recipe, batch_size, steps_per_epoch * batch_size)
-    with phases("build"):
-        model, net, spec = _assemble(model_or_name, recipe, train_set, x_train, precision)
-        _compile(model, net, recipe, num_classes, steps_per_epoch, jit_compile)
-        loop = resolve_loop(recipe.loop, data_bytes=x_train.nbytes + y_train.nbytes, budgeted=recipe.budgeted)
-        if loop == "device":
-            from zoo.device_loop import DeviceEpochs
+    with data_parallel(recipe.devices, recipe.batch_size) as devices:
+        enable_compilation_cache()
+        keras.utils.set_random_seed(recipe.seed)
+        rng = np.random.default_rng(recipe.seed)
+        phases = Phases()
+        with phases("data"):
+            data = _load(recipe, data_dir, limit, test_limit, rng)
+        train_set, x_train, y_train = data["train_set"], data["x_train"], data["y_train"]
+        validation, x_test, y_test = data["validation"], data["x_test"], data["y_test"]
+        num_classes = train_set.num_classes
+        precision = resolve_precision(recipe.precision)
+        jit_compile = resolve_jit_compile(recipe.jit_compile)
+        batch_size = min(recipe.batch_size, len(y_train))
+        steps_per_epoch = len(y_train) // batch_size
+        clock = _clock(recipe, batch_size, steps_per_epoch * batch_size)
+        with phases("build"):
+            model, net, spec = _assemble(model_or_name, recipe, train_set, x_train, precision)
+            _compile(model, net, recipe, num_classes, steps_per_epoch, jit_compile)
+            loop = resolve_loop(recipe.loop, data_bytes=x_train.nbytes + y_train.nbytes, budgeted=recipe.budgeted)
+            if loop == "device" and devices > 1:
+                raise ZooError(f"devices={recipe.devices} trains through Keras' fit; the device loop runs on one "
+                               "device (loop=\"keras\")")
+            if loop == "device":
+                from zoo.device_loop import DeviceEpochs
 
-            trainer = DeviceEpochs(model, x_train, y_train, batch_size=batch_size)
-            clock.compile_seconds = trainer.compile_seconds
+                trainer = DeviceEpochs(model, x_train, y_train, batch_size=batch_size)
+                clock.compile_seconds = trainer.compile_seconds
 
-    track_test = track_test or target_top1 is not None
-    tested: dict = {}  # the latest test scores and after how many epochs they were taken
+        track_test = track_test or target_top1 is not None
+        tested: dict = {}  # the latest test scores and after how many epochs they were taken
 
-    def evaluate_test(epochs_done: int) -> dict:
-        if tested.get("epochs") != epochs_done:
-            with phases("test"):
-                tested.update(epochs=epochs_done, scores=model.evaluate(x_test, y_test, batch_size=recipe.batch_size,
-                                                                        verbose=0, return_dict=True))
-        return tested["scores"]
+        def evaluate_test(epochs_done: int) -> dict:
+            if tested.get("epochs") != epochs_done:
+                with phases("test"):
+                    scores = model.evaluate(x_test, y_test, batch_size=recipe.batch_size, verbose=0, return_dict=True)
+                    tested.update(epochs=epochs_done, scores=scores)
+            return tested["scores"]
 
-    def after_epoch(epoch: int, history: dict) -> None:
-        if track_test:
-            _record(history, {f"test_{key}": value for key, value in evaluate_test(epoch + 1).items()})
+        def after_epoch(epoch: int, history: dict) -> None:
+            if track_test:
+                _record(history, {f"test_{key}": value for key, value in evaluate_test(epoch + 1).items()})
 
-    reset_peak_memory()
-    started = time.time()
-    run_dir = _run_dir(out_dir, net.name, recipe.name)
-    callbacks = [*(callbacks or ()), *_log_callbacks(run_dir, tensorboard, loop)]
-    display = Display() if progress is None and verbose else None
-    common = dict(epochs=None if recipe.budgeted else recipe.epochs, validation=validation, rng=rng,
-                  progress=progress or display, after_epoch=after_epoch, clock=clock)
-    if loop == "device" and callbacks:
-        raise ZooError('Keras callbacks need Keras\' fit loop; the device loop runs an epoch in one call '
-                       '(use loop="keras")')
-    with display or contextlib.nullcontext():
-        if loop == "device":
-            history = _fit_on_device(trainer, batch_size=batch_size, **common)
-        else:
-            history = _fit_full_batches(model, x_train, y_train, batch_size=batch_size, callbacks=callbacks,
-                                        **common)
-    epoch_seconds = clock.epoch_seconds
-    divergence = _divergence(history)
-    if recipe.precise_bn and not divergence:
-        with phases("precise_bn"):
-            reestimate_batchnorm(model, x_train[:recipe.precise_bn], batch_size=max(batch_size, PRECISE_BN_BATCH))
-    scores = evaluate_test(len(epoch_seconds))  # the last epoch's, when the test split was tracked
-    inference = None
-    if measure_inference and not divergence:
-        with phases("inference"):
-            inference = inference_images_per_second(model, x_test, batch_size=inference_batch)
-    counts = param_counts(net)
-    result = {
-        "model": net.name,
-        "recipe": recipe.name,
-        "dataset": train_set.name,
-        "dataset_source": train_set.source,
-        "seed": recipe.seed,
-        "epochs": len(epoch_seconds),
-        "epochs_planned": None if recipe.budgeted else recipe.epochs,
-        "epochs_done": clock.images / max(len(y_train), 1),
-        "images_seen": clock.images,
-        "budget_seconds": recipe.budget_seconds,
-        "budget_images": recipe.budget_images,
-        "schedule": recipe.schedule,
-        "batch_size": batch_size,
-        "precision": precision,
-        "jit_compile": jit_compile,
-        "loop": loop,
-        "backend": keras.backend.backend(),
-        "keras_version": keras.__version__,
-        "class_names": [str(n) for n in train_set.class_names],
-        "train_images": len(y_train),
-        "test_images": len(y_test),
-        "params": counts["trainable"],
-        "params_total": counts["total"],
-        "macs_per_image": count_macs(net),
-        "top1": float(scores["top1"]),
-        "top5": float(scores["top5"]) if "top5" in scores else None,
-        "test_loss": float(scores["loss"]),
-        "best_val_top1": max(history["val_top1"]) if "val_top1" in history else None,
-        "best_val_epoch": int(np.argmax(history["val_top1"])) + 1 if "val_top1" in history else None,
-        "compile_seconds": clock.compile_seconds,
-        **_epoch_timing(epoch_seconds, clock.images - (batch_size if loop == "keras" else 0)),
-        **_time_to_target(history.get("test_top1", []), epoch_seconds, target_top1),
-        "inference_images_per_second": inference,
-        "peak_device_memory": peak_device_memory(),
-        "status": "diverged" if divergence else "ok",
-        "error": divergence,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "recipe_knobs": {k: getattr(recipe, k) for k in recipe.__dataclass_fields__ if k != "source"},
-        "spec": spec.to_dict() if spec else None,
-        "history": history,
-        "epoch_seconds": epoch_seconds,
-    }
-    if run_dir is not None:
-        model.save(run_dir / "model.keras")
-        (run_dir / "history.json").write_text(json.dumps(history, indent=2))
-        result["run_dir"] = str(run_dir)
-    result.update(_time_columns(phases, clock, time.perf_counter() - began))
-    if run_dir is not None:
-        (run_dir / "result.json").write_text(json.dumps(result, indent=2))
-    return result
+        reset_peak_memory()
+        started = time.time()
+        run_dir = _run_dir(out_dir, net.name, recipe.name)
+        callbacks = [*(callbacks or ()), *_log_callbacks(run_dir, tensorboard, loop)]
+        display = Display() if progress is None and verbose else None
+        common = dict(epochs=None if recipe.budgeted else recipe.epochs, validation=validation, rng=rng,
+                      progress=progress or display, after_epoch=after_epoch, clock=clock)
+        if loop == "device" and callbacks:
+            raise ZooError('Keras callbacks need Keras\' fit loop; the device loop runs an epoch in one call '
+                           '(use loop="keras")')
+        with display or contextlib.nullcontext():
+            if loop == "device":
+                history = _fit_on_device(trainer, batch_size=batch_size, **common)
+            else:
+                history = _fit_full_batches(model, x_train, y_train, batch_size=batch_size, callbacks=callbacks,
+                                            **common)
+        epoch_seconds = clock.epoch_seconds
+        divergence = _divergence(history)
+        if recipe.precise_bn and not divergence:
+            with phases("precise_bn"):
+                reestimate_batchnorm(model, x_train[:recipe.precise_bn], batch_size=max(batch_size, PRECISE_BN_BATCH))
+        scores = evaluate_test(len(epoch_seconds))  # the last epoch's, when the test split was tracked
+        inference = None
+        if measure_inference and not divergence:
+            with phases("inference"):
+                inference = inference_images_per_second(model, x_test, batch_size=inference_batch)
+        counts = param_counts(net)
+        result = {
+            "model": net.name,
+            "recipe": recipe.name,
+            "dataset": train_set.name,
+            "dataset_source": train_set.source,
+            "seed": recipe.seed,
+            "epochs": len(epoch_seconds),
+            "epochs_planned": None if recipe.budgeted else recipe.epochs,
+            "epochs_done": clock.images / max(len(y_train), 1),
+            "images_seen": clock.images,
+            "budget_seconds": recipe.budget_seconds,
+            "budget_images": recipe.budget_images,
+            "schedule": recipe.schedule,
+            "batch_size": batch_size,
+            "precision": precision,
+            "jit_compile": jit_compile,
+            "loop": loop,
+            "devices": devices,
+            "backend": keras.backend.backend(),
+            "keras_version": keras.__version__,
+            "class_names": [str(n) for n in train_set.class_names],
+            "train_images": len(y_train),
+            "test_images": len(y_test),
+            "params": counts["trainable"],
+            "params_total": counts["total"],
+            "macs_per_image": count_macs(net),
+            "top1": float(scores["top1"]),
+            "top5": float(scores["top5"]) if "top5" in scores else None,
+            "test_loss": float(scores["loss"]),
+            "best_val_top1": max(history["val_top1"]) if "val_top1" in history else None,
+            "best_val_epoch": int(np.argmax(history["val_top1"])) + 1 if "val_top1" in history else None,
+            "compile_seconds": clock.compile_seconds,
+            **_epoch_timing(epoch_seconds, clock.images - (batch_size if loop == "keras" else 0)),
+            **_time_to_target(history.get("test_top1", []), epoch_seconds, target_top1),
+            "inference_images_per_second": inference,
+            "peak_device_memory": peak_device_memory(),
+            "status": "diverged" if divergence else "ok",
+            "error": divergence,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "recipe_knobs": {k: getattr(recipe, k) for k in recipe.__dataclass_fields__ if k != "source"},
+            "spec": spec.to_dict() if spec else None,
+            "history": history,
+            "epoch_seconds": epoch_seconds,
+        }
+        if run_dir is not None:
+            model.save(run_dir / "model.keras")
+            (run_dir / "history.json").write_text(json.dumps(history, indent=2))
+            result["run_dir"] = str(run_dir)
+        result.update(_time_columns(phases, clock, time.perf_counter() - began))
+        if run_dir is not None:
+            (run_dir / "result.json").write_text(json.dumps(result, indent=2))
+        return result

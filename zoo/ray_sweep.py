@@ -1,0 +1,212 @@
+"""Sweeps on a Ray cluster: `zoo bench SWEEP --ray [ADDRESS]`, one Ray task per pending run.
+
+Ray does the scheduling (resources per run, placement over the nodes, retries of a run whose worker
+died); zoo only submits the runs and writes what comes back. Each run is a task in a fresh worker process
+(`max_calls=1`: its memory goes back to the node when it ends) with the sweep's backend in its
+environment; it trains on the node that Ray picks and returns its row, history and failure to the
+driver, which is the table's only writer: rows are appended as tasks finish, in the order they finish.
+Runs are claimed in the table folder like a local sweep's (`zoo.claims`), so a local `zoo bench` on the
+same table skips them. A task whose worker dies is retried `retries` times, then becomes a `failed` row
+naming the node it last ran on. Ctrl-C cancels the tasks still pending or running; a rerun resumes.
+
+Every node needs zoo installed and the data at the same `--data-dir` path; the table folder needs to be
+visible to the driver only.
+
+    ray start --head --port 6379                      # on the head machine
+    ray start --address HEAD_IP:6379                  # on every other machine
+    zoo bench articles --ray HEAD_IP:6379 --data-dir /shared/datasets
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+from zoo.backends import configured_backend
+from zoo.claims import HEARTBEAT_EVERY, claim, holder, release
+from zoo.errors import ZooError, first_line
+from zoo.progress import Display
+from zoo.results import append_rows, check_writable, locked, read_table, summary_markdown
+from zoo.sweeps import PlannedRun, Sweep, pending_runs
+
+INSTALL_HINT = 'pip install -e ".[ray]" (or pip install "ray>=2.9")'
+
+
+def import_ray():
+    """Ray, imported only when a sweep asks for it; a clear error when it is not installed."""
+    try:
+        import ray
+    except ImportError:
+        raise ZooError(f"--ray needs Ray, which is not installed: {INSTALL_HINT}") from None
+    return ray
+
+
+def node_label(node_id: str, ip: str) -> str:
+    """`3959b0ba@10.0.0.5`: a Ray node, short and readable."""
+    return f"{node_id[:8]}@{ip}"
+
+
+class _Starts:
+    """A Ray actor that remembers where each run was started (node and attempt count), so that a run whose
+    worker died can name its node."""
+
+    def __init__(self):
+        self.nodes: dict[str, list[str]] = {}
+
+    def started(self, run_id: str, node: str) -> int:
+        self.nodes.setdefault(run_id, []).append(node)
+        return len(self.nodes[run_id])
+
+    def where(self, run_id: str) -> list[str]:
+        return self.nodes.get(run_id, [])
+
+
+def _task(run: PlannedRun, sweep: str, data_dir, tensorboard, starts) -> tuple[dict, dict | None, str | None]:
+    """One run on a Ray worker: report the node, train, return (row, history, failure)."""
+    import ray
+
+    context = ray.get_runtime_context()
+    node = node_label(context.get_node_id(), ray.util.get_node_ip_address())
+    attempts = ray.get(starts.started.remote(run.run_id, node))  # first: a worker killed later names its node
+    from zoo.bench import train_row
+
+    row, history, failure = train_row(run, sweep=sweep, data_dir=data_dir, verbose=0, tensorboard=tensorboard,
+                                      release_session=False)
+    row.update(node=node, attempts=attempts)
+    return row, history, failure
+
+
+def connect(ray, address: str | None) -> bool:
+    """Connect to the cluster at `address` ("auto", "host:port") or start a local Ray (None); return
+    whether this process started it (and so must shut it down)."""
+    import logging
+
+    if ray.is_initialized():
+        return False
+    options = dict(logging_level=logging.WARNING, log_to_driver=False, configure_logging=True)
+    try:
+        if address:
+            ray.init(address=address, **options)
+        else:
+            ray.init(include_dashboard=False, **options)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = f"at {address}" if address else "locally"
+        raise ZooError(f"cannot start or reach a Ray cluster {where}: {first_line(exc)}") from None
+    return not address
+
+
+def _check_resources(ray, cpus: float, gpus: float) -> None:
+    """Refuse a request that no node can satisfy (Ray would wait for it forever)."""
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    if not any(n.get("CPU", 0) >= cpus and n.get("GPU", 0) >= gpus for n in nodes):
+        have = ", ".join(f"{n.get('CPU', 0):g} CPU/{n.get('GPU', 0):g} GPU" for n in nodes) or "no live node"
+        raise ZooError(f"no Ray node has {cpus:g} CPUs and {gpus:g} GPUs for a run (nodes: {have}); "
+                       "lower --cpus-per-run / --gpus-per-run")
+
+
+def _failed_row(run: PlannedRun, sweep: str, exc: BaseException, nodes: list[str]) -> dict:
+    """The row of a run whose task failed (its worker died more often than the retries allow)."""
+    from zoo.bench import planned_row
+
+    row = planned_row(run, sweep)
+    where = nodes[-1] if nodes else "no node (it never started)"
+    row.update(status="failed", error=f"Ray task failed on {where} after {len(nodes)} attempt(s): "
+                                      f"{type(exc).__name__}: {first_line(exc)}"[:500],
+               node=nodes[-1] if nodes else None, attempts=len(nodes), finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    return row
+
+
+def run_sweep_on_ray(sweep: Sweep, *, out: str | Path, address: str | None = None, data_dir=None,
+                     cpus_per_run: float = 1, gpus_per_run: float | None = None, retries: int = 2,
+                     retry_failed: bool = False, tensorboard=None, display: Display | None = None,
+                     log: Callable[[str], None] = print):
+    """Run every pending run of `sweep` as a Ray task; append each row to the table in `out` as its task
+    ends; return the table. `gpus_per_run` defaults to 1 when the cluster has GPUs, else 0."""
+    ray = import_ray()
+    display = display or Display(log=log)
+    out = Path(out)
+    check_writable(out)
+    started_here = connect(ray, address)
+    try:
+        gpus = gpus_per_run if gpus_per_run is not None else (1 if ray.cluster_resources().get("GPU", 0) else 0)
+        _check_resources(ray, cpus_per_run, gpus)
+        return _submit_and_collect(ray, sweep, out, data_dir=data_dir, cpus=cpus_per_run, gpus=gpus,
+                                   retries=retries, retry_failed=retry_failed, tensorboard=tensorboard,
+                                   display=display)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _claim_pending(sweep: Sweep, out: Path, retry_failed: bool, display: Display) -> dict[str, tuple]:
+    """Claim every pending run that no live process holds: {run_id: (run, claim path)}."""
+    mine = {}
+    with locked(out):
+        for run in pending_runs(sweep, read_table(out), retry_failed=retry_failed):
+            path = claim(out, run.run_id)
+            if path is None:
+                who = holder(out, run.run_id) or {}
+                display.log(f"{run.label}: skipped, running in {who.get('host')} pid {who.get('pid')}")
+                continue
+            mine[run.run_id] = (run, path)
+    return mine
+
+
+def _submit_and_collect(ray, sweep, out, *, data_dir, cpus, gpus, retries, retry_failed, tensorboard, display):
+    mine = _claim_pending(sweep, out, retry_failed, display)
+    nodes = len([n for n in ray.nodes() if n.get("Alive")])
+    display.log(f"sweep {sweep.name}: {len(sweep.runs)} runs, {len(mine)} to run on Ray ({nodes} node(s), "
+                f"{cpus:g} CPU and {gpus:g} GPU per run)")
+    display.sweep(sweep.name, len(mine))
+    starts = ray.remote(num_cpus=0)(_Starts).remote()
+    task = ray.remote(max_calls=1)(_task)
+    began = time.perf_counter()
+    refs = {}
+    for run_id, (run, _) in mine.items():
+        env = {"KERAS_BACKEND": run.backend or configured_backend(), "ZOO_QUIET_BACKEND": "1",
+               "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
+        options = dict(num_cpus=cpus, num_gpus=gpus, max_retries=retries, retry_exceptions=False,
+                       runtime_env={"env_vars": env})
+        refs[task.options(**options).remote(run, sweep.name, data_dir, tensorboard, starts)] = run_id
+    pending, beat = list(refs), time.monotonic()
+    try:
+        while pending:
+            display.running(len(pending))
+            done, pending = ray.wait(pending, num_returns=1, timeout=1.0)  # short: Ctrl-C is seen at once
+            if time.monotonic() - beat > HEARTBEAT_EVERY:
+                beat = time.monotonic()
+                for _, path in (mine[refs[r]] for r in pending):
+                    if path.exists():
+                        os.utime(path)  # the claims' heartbeat
+            for ref in done:
+                _collect(ray, ref, mine[refs[ref]], sweep, out, starts, display)
+    except KeyboardInterrupt:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        display.log(f"sweep {sweep.name}: interrupted; {len(pending)} run(s) cancelled (rerun to resume)")
+        raise
+    finally:
+        for _, path in mine.values():
+            release(path)
+    display.running(0)
+    display.log(f"sweep {sweep.name}: done in {time.perf_counter() - began:.0f}s; table {out / 'results.parquet'}")
+    return read_table(out)
+
+
+def _collect(ray, ref, item, sweep, out, starts, display) -> None:
+    """Write one finished task's row (or its failure) into the table."""
+    from zoo.bench import describe_outcome, write_run_files
+
+    run, path = item
+    try:
+        row, history, failure = ray.get(ref)
+    except (ray.exceptions.RayError, OSError) as exc:
+        nodes = ray.get(starts.where.remote(run.run_id))
+        row, history, failure = _failed_row(run, sweep.name, exc, nodes), None, None
+    write_run_files(out, run, row, history, failure)
+    append_rows(out, [row], markdown=lambda t: summary_markdown(t, title=f"sweep {sweep.name}"))
+    release(path)
+    display.log(f"{run.label} on {row.get('node')}: {describe_outcome(row)}")
+    display.finished("ok" if row.get("status") == "ok" else "failed")
