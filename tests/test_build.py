@@ -189,3 +189,21 @@ def test_bad_build_input_is_a_clear_error():
         zoo.build("resnet18", input_shape=(32, 32))
     with pytest.raises(zoo.SpecError, match="stage3 receives a 1x1 feature map.*accepts is 17x17"):
         zoo.build("resnet18", input_shape=(8, 8, 3))
+
+
+@pytest.mark.parametrize("name", zoo.list_variants())
+def test_the_parameter_estimate_from_the_spec_is_within_two_percent(name, build_once):
+    real = param_counts(build_once(name))["trainable"]
+    assert zoo.get_spec(name).approx_params() == pytest.approx(real, rel=0.02)
+
+
+def test_a_network_too_big_for_memory_is_refused_before_allocation():
+    from zoo.builder import check_fits_in_memory
+
+    huge = zoo.resolve_spec("resnet18", widths=(64, 128, 256, 200_000))
+    with pytest.raises(zoo.SpecError, match=r"resnet18 would have about [\d,]+ parameters \([\d,.]+ GiB of float32 "
+                                            r"weights; training needs about 4x that\) and this machine has"):
+        zoo.build(huge)
+    check_fits_in_memory(zoo.get_spec("resnet18"), memory=2**30)  # 47 MB of weights fit in 1 GiB
+    with pytest.raises(zoo.SpecError, match="this machine has 0.1 GiB of memory"):
+        check_fits_in_memory(zoo.get_spec("resnet18"), memory=2**26)

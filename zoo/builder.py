@@ -10,11 +10,33 @@
 
 from __future__ import annotations
 
+import os
+
 import keras
 
 from zoo import blocks
+from zoo.errors import SpecError
 from zoo.registry import resolve_spec
 from zoo.spec import ResNetSpec
+
+
+def memory_bytes() -> int | None:
+    """This machine's physical memory in bytes (None where the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_fits_in_memory(spec: ResNetSpec, memory: int | None = None) -> None:
+    """Refuse, before Keras allocates anything, a network whose float32 weights alone would take more than
+    half of this machine's memory (training needs about four times the weights: gradients, optimizer slots)."""
+    memory = memory if memory is not None else memory_bytes()
+    params = spec.approx_params()
+    if memory and 4 * params > memory // 2:
+        raise SpecError(f"{spec.name} would have about {params:,} parameters ({4 * params / 2**30:,.1f} GiB of "
+                        f"float32 weights; training needs about 4x that) and this machine has "
+                        f"{memory / 2**30:,.1f} GiB of memory: reduce widths, depths, stem_filters or head_hidden")
 
 
 def build(name_or_spec: str | ResNetSpec, *, input_shape=None, num_classes=None, **overrides) -> keras.Model:
@@ -25,6 +47,7 @@ def build(name_or_spec: str | ResNetSpec, *, input_shape=None, num_classes=None,
     after the spec and every layer has a stable hierarchical name.
     """
     spec = resolve_spec(name_or_spec, input_shape=input_shape, num_classes=num_classes, **overrides)
+    check_fits_in_memory(spec)
     inputs = keras.Input(shape=spec.input_shape, name="input")
     x = blocks.stem(inputs, spec)
     x = blocks.stages(x, spec)

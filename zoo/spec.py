@@ -137,6 +137,29 @@ class ResNetSpec:
                 yield stage, block, channels, out_channels, s, project
                 channels = out_channels
 
+    def approx_params(self) -> int:
+        """The weights of the convolutions and dense layers, counted from the spec without building it
+        (batch norm and biases left out: within a few percent of the real count). Lets `build` refuse a
+        network too big for memory before Keras allocates it."""
+        c_in, k = self.input_shape[2], self.stem_kernel
+        total = (k * k * c_in * self.stem_filters // 2 + 9 * self.stem_filters // 2 * self.stem_filters // 2
+                 + 9 * self.stem_filters // 2 * self.stem_filters) if self.stem_deep else k * k * c_in * self.stem_filters
+        for _, _, cin, cout, _, project in self.block_plan():
+            if self.is_bottleneck:
+                width = cout // self.bottleneck_expansion
+                total += cin * width + 9 * width * width + width * cout
+            else:
+                total += 9 * cin * cout + 9 * cout * cout
+            total += cin * cout if project and self.shortcut != "identity_pad" else 0
+        features = self.stage_channels[-1] if self.stage_channels else self.stem_filters
+        if self.head == "flatten":
+            _, height, width = self.spatial_plan()[-1]
+            features *= height * width
+        if self.head_hidden:
+            total += features * self.head_hidden
+            features = self.head_hidden
+        return total + features * self.num_classes
+
     def spatial_plan(self) -> list[tuple[str, int, int]]:
         """`(part, height, width)` after the stem and after every stage.
 
