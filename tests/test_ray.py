@@ -70,6 +70,8 @@ def test_a_sweep_spreads_over_two_nodes_and_survives_a_killed_worker(tmp_path):
     table = pd.read_parquet(tmp_path / "table" / "results.parquet")
     assert len(table) == 4 and table["run_id"].is_unique and (table["status"] == "ok").all(), log[-3000:]
     assert table["node"].nunique() == 2 and table["node"].str.endswith("@127.0.0.1").all()  # both nodes ran runs
+    for _, rows in table.sort_values("started").groupby("node"):  # one CPU a node: its runs one after another
+        assert (rows["started"].iloc[1:].to_numpy() >= rows["finished"].iloc[:-1].to_numpy()).all(), rows
     assert (tmp_path / "killed.txt").read_text().strip().isdigit()  # a worker was killed mid-run...
     assert sorted(table["attempts"]) == [1, 1, 1, 2]  # ...and its run retried: none lost, none duplicated
     assert not list((tmp_path / "table" / "claims").glob("*.json"))

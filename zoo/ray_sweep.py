@@ -55,9 +55,8 @@ class _Starts:
     def __init__(self):
         self.nodes: dict[str, list[str]] = {}
 
-    def started(self, run_id: str, node: str) -> int:
+    def started(self, run_id: str, node: str) -> None:
         self.nodes.setdefault(run_id, []).append(node)
-        return len(self.nodes[run_id])
 
     def where(self, run_id: str) -> list[str]:
         return self.nodes.get(run_id, [])
@@ -69,12 +68,14 @@ def _task(run: PlannedRun, sweep: str, data_dir, tensorboard, starts) -> tuple[d
 
     context = ray.get_runtime_context()
     node = node_label(context.get_node_id(), ray.util.get_node_ip_address())
-    attempts = ray.get(starts.started.remote(run.run_id, node))  # first: a worker killed later names its node
+    # first, and without waiting: a worker killed later still names its node; a task blocked in ray.get
+    # lends its CPU to the next task, which would then train beside it
+    starts.started.remote(run.run_id, node)
     from zoo.bench import train_row
 
     row, history, failure = train_row(run, sweep=sweep, data_dir=data_dir, verbose=0, tensorboard=tensorboard,
                                       release_session=False)
-    row.update(node=node, attempts=attempts)
+    row.update(node=node, attempts=len(ray.get(starts.where.remote(run.run_id))))  # after started(): same caller
     return row, history, failure
 
 
