@@ -4,9 +4,15 @@ archives that would load as shorter ones. Each is refused with a one-line `Datas
 import io
 import os
 import pickle
+import random
+import signal
+import subprocess
+import sys
 import tarfile
+import time
 
 import numpy as np
+import pandas as pd
 import pytest
 from datafiles import tar_folder, write_cifar, write_image_folder
 
@@ -174,3 +180,30 @@ def test_a_single_class_dataset_and_the_unknown_name_message(tmp_path):
         load_dataset(str(root))
     with pytest.raises(DatasetError, match=r"image folder or archive \(<root>/\{train,test\}/<class>/<image>\)"):
         load_dataset("no-such-set")
+
+
+WRITER = """
+import sys
+from zoo.results import append_rows
+print("ready", flush=True)
+for i in range(10_000):
+    append_rows(sys.argv[1], [{"run_id": f"{sys.argv[2]}-{i}", "variant": "v" * 2000, "status": "ok"}])
+"""
+
+
+def test_the_csv_never_lags_the_parquet_after_a_killed_writer(tmp_path):
+    from zoo.results import read_table
+
+    rng = random.Random(0)
+    for kill in range(12):
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), str(kill)], stdout=subprocess.PIPE,
+                                  text=True)
+        assert writer.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0.02, 0.4))
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        parquet = pd.read_parquet(tmp_path / "results.parquet") if (tmp_path / "results.parquet").exists() else None
+        csv = pd.read_csv(tmp_path / "results.csv") if (tmp_path / "results.csv").exists() else None
+        if parquet is not None or csv is not None:
+            assert len(parquet) == len(csv), f"kill {kill}: parquet {len(parquet)} rows, csv {len(csv)}"
+    assert len(read_table(tmp_path)) > 0

@@ -100,9 +100,11 @@ def _spec_from_args(args) -> ResNetSpec:
     if args.spec:
         path = Path(args.spec)
         try:
-            base = ResNetSpec.from_json(path.read_text())
+            base = ResNetSpec.from_json(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise SpecError(f"cannot read spec file {path}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise SpecError(f"spec file {path} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     elif args.name:
         base = get_spec(args.name)
     else:
@@ -262,6 +264,8 @@ def cmd_bench(args) -> int:
                            f"({', '.join(sorted({r.variant for r in sweep.runs}))})")
         sweep = type(sweep)(sweep.name, sweep.description, kept)
     out = Path(args.out or Path("bench") / sweep.name)
+    if out.exists() and not out.is_dir():
+        raise ZooError(f"--out {out} is a file; give a folder for the sweep's table")
     if args.dry_run:
         from zoo.results import read_table
 
@@ -430,8 +434,16 @@ def _add_spec_args(p) -> None:
                    help="override any spec field, e.g. --set block=bottleneck --set 'depths=[1,1,1,1]'")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: `zoo train: error: argument --epochs: invalid int value: 'x' (zoo train
+    --help)` and exit status 2, like every other bad input, instead of a usage block first."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="zoo", description="Residual networks as data, built with Keras 3.")
+    parser = _Parser(prog="zoo", description="Residual networks as data, built with Keras 3.")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="show the backend's own C++ log lines (hidden by default)")
     parser.add_argument("--version", action=_Version)

@@ -28,15 +28,38 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> Non
     A crash leaves the old file or the new one, never half of one (the temporary file is `.NAME.*.tmp`).
     The file gets the permissions of any new file (0666 less the umask), not `mkstemp`'s private 0600.
     """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    atomic_write_all({path: write})
+
+
+def atomic_write_all(writes: dict) -> None:
+    """`atomic_write` for several files that go together ({path: write}): every file is written and flushed
+    first, then all are renamed into place one right after the other, so that a writer killed while it
+    serializes (the long part) leaves all the old files, and a failure in any writer changes none.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> def broken(tmp): raise ValueError("no")
+    >>> try:
+    ...     atomic_write_all({folder / "a": lambda tmp: Path(tmp).write_text("new"), folder / "b": broken})
+    ... except ValueError:
+    ...     pass
+    >>> sorted(p.name for p in folder.iterdir())
+    []
+    """
+    ready: list[tuple[str, Path]] = []
     try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~current_umask())
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        for path, write in writes.items():
+            path = Path(path)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            os.close(fd)
+            ready.append((tmp, path))
+            write(tmp)
+            os.chmod(tmp, 0o666 & ~current_umask())
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+        for tmp, path in ready:
+            os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        for tmp, _ in ready:
+            Path(tmp).unlink(missing_ok=True)
         raise

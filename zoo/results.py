@@ -34,7 +34,7 @@ from pathlib import Path
 import pandas as pd
 
 from zoo.errors import ZooError, first_line
-from zoo.files import atomic_write
+from zoo.files import atomic_write, atomic_write_all
 
 TABLE = "results.parquet"
 CSV = "results.csv"
@@ -267,10 +267,10 @@ def append_rows(folder: str | os.PathLike, rows: list[dict], *, markdown=None) -
             table = conform(table.iloc[table["run_id"].map(position).argsort(kind="stable")])
         else:
             table = new
-        atomic_write(folder / TABLE, lambda tmp: table.to_parquet(tmp, index=False))
-        atomic_write(folder / CSV, lambda tmp: table.to_csv(tmp, index=False))
         text = (markdown or summary_markdown)(table)
-        atomic_write(folder / MARKDOWN, lambda tmp: Path(tmp).write_text(text))
+        atomic_write_all({folder / TABLE: lambda tmp: table.to_parquet(tmp, index=False),  # the CSV never lags:
+                          folder / CSV: lambda tmp: table.to_csv(tmp, index=False),     # all written, then
+                          folder / MARKDOWN: lambda tmp: Path(tmp).write_text(text)})   # renamed together
     return table
 
 
