@@ -80,10 +80,15 @@ def _seconds_axis(ax, seconds: pd.Series) -> None:
         ax.set_xlabel("training seconds")
 
 
+#: Training times within this factor of each other are one budget: no Pareto front is drawn through them.
+EQUAL_TIMES = 1.05
+
+
 def pareto_figure(tables: dict[str, pd.DataFrame], *, metric: str = "top1"):
     """The accuracy-against-training-time figure (None without a finished run): one panel per dataset with
-    its own Pareto front (nothing both faster and more accurate), one colour per variant (a legend names
-    each), one marker per table, means over seeds per (variant, recipe)."""
+    its own Pareto front (nothing both faster and more accurate; none when the runs had one equal budget),
+    one colour per variant (a legend names each), one marker per table, means over seeds per (variant,
+    recipe)."""
     points = _points(tables, metric)
     if points.empty:
         return None, None
@@ -94,20 +99,24 @@ def pareto_figure(tables: dict[str, pd.DataFrame], *, metric: str = "top1"):
     colours = {v: palette(i % palette.N) for i, v in enumerate(variants)}
     markers = dict(zip(tables, "osD^v<>p*h"))
     fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets) + 2.6, 4.6), dpi=110, squeeze=False)
+    fronts = 0
     for ax, dataset in zip(axes[0], datasets):
         rows = points[points["dataset"].astype(str) == dataset]
         for row in rows.itertuples():
             ax.scatter(row.train_seconds, getattr(row, metric), s=42, color=colours[str(row.variant)],
                        marker=markers[row.table], edgecolor="black", linewidth=0.4, zorder=3)
-        front = pareto_front(rows, x="train_seconds", y=metric)
-        ax.plot(front["train_seconds"], front[metric], "-", color="black", linewidth=0.8, zorder=2,
-                drawstyle="steps-post")
+        if rows["train_seconds"].max() > EQUAL_TIMES * rows["train_seconds"].min():  # else the front is noise
+            fronts += 1
+            front = pareto_front(rows, x="train_seconds", y=metric)
+            ax.plot(front["train_seconds"], front[metric], "-", color="black", linewidth=0.8, zorder=2,
+                    drawstyle="steps-post")
         _seconds_axis(ax, rows["train_seconds"])
         ax.set_title(dataset, fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].set_ylabel(f"test {metric} (%), mean over seeds")
     handles = [plt.Line2D([], [], linestyle="", marker="o", color=colours[v], label=v) for v in variants]
-    handles.append(plt.Line2D([], [], color="black", linewidth=0.8, label="Pareto front"))
+    if fronts:
+        handles.append(plt.Line2D([], [], color="black", linewidth=0.8, label="Pareto front"))
     if len(tables) > 1:
         handles += [plt.Line2D([], [], linestyle="", marker=m, color="grey", label=t) for t, m in markers.items()]
     fig.legend(handles=handles, loc="center right", fontsize=7, frameon=False)

@@ -98,13 +98,16 @@ def connect(ray, address: str | None) -> bool:
     return not address
 
 
-def _check_resources(ray, cpus: float, gpus: float) -> None:
-    """Refuse a request that no node can satisfy (Ray would wait for it forever)."""
+def _slots(ray, cpus: float, gpus: float) -> int:
+    """How many runs the live nodes hold at once; a request no node can satisfy is refused (Ray would wait
+    for it forever)."""
     nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
-    if not any(n.get("CPU", 0) >= cpus and n.get("GPU", 0) >= gpus for n in nodes):
+    slots = sum(int(min(n.get("CPU", 0) // cpus, n.get("GPU", 0) // gpus if gpus else float("inf"))) for n in nodes)
+    if not slots:
         have = ", ".join(f"{n.get('CPU', 0):g} CPU/{n.get('GPU', 0):g} GPU" for n in nodes) or "no live node"
         raise ZooError(f"no Ray node has {cpus:g} CPUs and {gpus:g} GPUs for a run (nodes: {have}); "
                        "lower --cpus-per-run / --gpus-per-run")
+    return slots
 
 
 def _failed_row(run: PlannedRun, sweep: str, exc: BaseException, nodes: list[str]) -> dict:
@@ -132,8 +135,8 @@ def run_sweep_on_ray(sweep: Sweep, *, out: str | Path, address: str | None = Non
     started_here = connect(ray, address)
     try:
         gpus = gpus_per_run if gpus_per_run is not None else (1 if ray.cluster_resources().get("GPU", 0) else 0)
-        _check_resources(ray, cpus_per_run, gpus)
-        return _submit_and_collect(ray, sweep, out, data_dir=data_dir, cpus=cpus_per_run, gpus=gpus,
+        slots = _slots(ray, cpus_per_run, gpus)
+        return _submit_and_collect(ray, sweep, out, data_dir=data_dir, cpus=cpus_per_run, gpus=gpus, slots=slots,
                                    retries=retries, retry_failed=retry_failed, tensorboard=tensorboard,
                                    display=display)
     finally:
@@ -155,7 +158,8 @@ def _claim_pending(sweep: Sweep, out: Path, retry_failed: bool, display: Display
     return mine
 
 
-def _submit_and_collect(ray, sweep, out, *, data_dir, cpus, gpus, retries, retry_failed, tensorboard, display):
+def _submit_and_collect(ray, sweep, out, *, data_dir, cpus, gpus, slots, retries, retry_failed, tensorboard,
+                        display):
     mine = _claim_pending(sweep, out, retry_failed, display)
     nodes = len([n for n in ray.nodes() if n.get("Alive")])
     display.log(f"sweep {sweep.name}: {len(sweep.runs)} runs, {len(mine)} to run on Ray ({nodes} node(s), "
@@ -174,7 +178,7 @@ def _submit_and_collect(ray, sweep, out, *, data_dir, cpus, gpus, retries, retry
     pending, beat = list(refs), time.monotonic()
     try:
         while pending:
-            display.running(len(pending))
+            display.running(min(len(pending), slots))
             done, pending = ray.wait(pending, num_returns=1, timeout=1.0)  # short: Ctrl-C is seen at once
             if time.monotonic() - beat > HEARTBEAT_EVERY:
                 beat = time.monotonic()
