@@ -2,6 +2,7 @@ import functools
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("ZOO_PARTIAL_DATA", "1")  # the tests' datasets are tiny copies in the real formats
 
 import pytest  # noqa: E402
 

@@ -204,8 +204,9 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 def read_table(folder_or_file: str | os.PathLike) -> pd.DataFrame:
     """A results table from its folder, its Parquet file or a CSV file (empty table when the folder has none).
 
-    In a folder the Parquet file is the table; when it is missing or unreadable (a damaged copy) and the CSV
-    beside it reads, the CSV's rows are the table, so the next append rewrites both instead of starting over.
+    In a folder the Parquet file is the table; when it is missing or unreadable (a damaged copy), or older
+    than the CSV beside it (a writer killed between the two renames), and the CSV reads, the CSV's rows are
+    the table, so the next append rewrites both instead of starting over or losing a row.
     """
     path = Path(folder_or_file)
     if path.suffix in (".csv", ".parquet"):
@@ -214,11 +215,25 @@ def read_table(folder_or_file: str | os.PathLike) -> pd.DataFrame:
     if not parquet.exists():  # a new table folder, or its Parquet file lost: the CSV's rows
         return _read_file(csv) if csv.exists() else conform(pd.DataFrame())
     try:
-        return _read_file(parquet)
+        table = _read_file(parquet)
     except ZooError:
         if not csv.exists():
             raise
         return _read_file(csv)  # the Parquet file is damaged: its CSV copy
+    return _read_file(csv) if csv.exists() and _csv_is_newer(table, csv) else table
+
+
+def _csv_is_newer(table: pd.DataFrame, csv: Path) -> bool:
+    """Whether the CSV holds a later write than the Parquet file: `append_rows` renames the CSV into place
+    first, so a writer killed between the two renames leaves a CSV with rows (or row versions) that the
+    Parquet file lacks."""
+    keys = ["run_id", "finished"]
+    try:
+        written = pd.read_csv(csv, usecols=lambda c: c in keys, dtype=str, keep_default_na=False)
+    except Exception:  # an unreadable CSV is not a newer one
+        return False
+    mine = table.reindex(columns=keys).astype("string").fillna("")
+    return written.reindex(columns=keys).fillna("").values.tolist() != mine.values.tolist()
 
 
 def _read_file(path: Path) -> pd.DataFrame:
@@ -268,9 +283,11 @@ def append_rows(folder: str | os.PathLike, rows: list[dict], *, markdown=None) -
         else:
             table = new
         text = (markdown or summary_markdown)(table)
-        atomic_write_all({folder / TABLE: lambda tmp: table.to_parquet(tmp, index=False),  # the CSV never lags:
-                          folder / CSV: lambda tmp: table.to_csv(tmp, index=False),     # all written, then
-                          folder / MARKDOWN: lambda tmp: Path(tmp).write_text(text)})   # renamed together
+        # all three written first, then renamed in this order: a killed writer leaves the CSV as new as the
+        # Parquet file or newer, never behind, and read_table then takes the CSV's rows
+        atomic_write_all({folder / CSV: lambda tmp: table.to_csv(tmp, index=False),
+                          folder / MARKDOWN: lambda tmp: Path(tmp).write_text(text),
+                          folder / TABLE: lambda tmp: table.to_parquet(tmp, index=False)})
     return table
 
 

@@ -241,6 +241,23 @@ def _resolve(name: str, data_dir, use_cache: bool) -> tuple[dict, str, str]:
     )
 
 
+#: Images per split that each named dataset has in full; a local copy with other counts is an incomplete
+#: (or altered) copy, refused unless ZOO_PARTIAL_DATA=1 (tests use tiny copies in the real formats).
+FULL_COUNTS = {"cifar10": (50_000, 10_000), "cifar100": (50_000, 10_000), "mnist": (60_000, 10_000),
+               "fashion_mnist": (60_000, 10_000)}
+PARTIAL_ENV = "ZOO_PARTIAL_DATA"
+
+
+def _check_counts(name: str, arrays: dict, location: str) -> None:
+    """Refuse a copy of a named dataset whose splits do not hold the dataset's image counts."""
+    want = FULL_COUNTS.get(name)
+    have = (len(arrays["y_train"]), len(arrays["y_test"]))
+    if want is None or have == want or os.environ.get(PARTIAL_ENV) == "1":
+        return
+    raise DatasetError(f"{location} holds {have[0]:,} training and {have[1]:,} test images, but {name} has "
+                       f"{want[0]:,} and {want[1]:,}: an incomplete copy ({PARTIAL_ENV}=1 uses it anyway)")
+
+
 def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, split: str = "train",
                  pad_to: int | None = None, cache: bool = True) -> Dataset:
     """One split (`"train"` or `"test"`) of a named dataset or of an image folder/archive path.
@@ -252,6 +269,7 @@ def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, split:
     key = ALIASES.get(name, name)
     if key in NAMED:
         arrays, source, location = _resolve(key, data_dir, cache)
+        _check_counts(key, arrays, location)
     elif Path(name).expanduser().exists():
         path = Path(name).expanduser()
         source = path.name.split(".")[0]
