@@ -1,4 +1,5 @@
-"""The build, round-trip, training and tuning tests pass on every installed Keras backend, not only the current one.
+"""The tests marked `portable` (build, round-trip, training, budget, tuning, throughput) pass on every installed
+Keras backend, not only the current one.
 
 Keras fixes its backend at import, so the other backends run in a subprocess with KERAS_BACKEND set.
 """
@@ -13,8 +14,6 @@ import keras
 import pytest
 
 HERE = Path(__file__).parent
-PORTABLE = ["test_build.py", "test_layers.py", "test_roundtrip.py", "test_macs.py", "test_train.py", "test_tuning.py", "test_budget.py",
-            "test_throughput.py"]
 # multi-process / slower searches, and backend-independent bookkeeping: TF only. The time-columns share
 # is TF-only too: on JAX 2.9 s of a 25 s run fell outside every phase (freeing compiled programs), still open.
 SKIP_ON_OTHER_BACKENDS = ("not distributed and not bayesian_and_hyperband and not time_to_target "
@@ -30,8 +29,8 @@ def test_portable_tests_pass_on_backend(backend):
         pytest.fail(f"the {backend} backend is not installed; install the test extra: pip install -e '.[test]'")
     env = {**os.environ, "KERAS_BACKEND": backend}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow", "-k", SKIP_ON_OTHER_BACKENDS,
-         *(str(HERE / f) for f in PORTABLE)],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "portable and not slow",
+         "-k", SKIP_ON_OTHER_BACKENDS, str(HERE)],
         env=env, capture_output=True, text=True, cwd=HERE.parent,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

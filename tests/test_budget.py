@@ -18,6 +18,8 @@ from zoo.errors import ZooError
 from zoo.recipes import get_recipe
 from zoo.sweeps import parse_sweep
 
+pytestmark = pytest.mark.portable  # also runs under every other installed backend (test_backends)
+
 TINY = dict(dataset="digits", limit=400, test_limit=64, verbose=0, out_dir=None, validation_split=0.0,
             batch_size=32)
 

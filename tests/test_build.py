@@ -13,6 +13,8 @@ from derive import derived_params
 import zoo
 from zoo.summary import param_counts, stage_rows
 
+pytestmark = pytest.mark.portable  # also runs under every other installed backend (test_backends)
+
 # Trainable parameters. Article variants at 32x32 with Keras' biased convs; ImageNet layouts at
 # 224x224x3/1000 classes without conv bias; CIFAR layouts with 10 classes.
 PUBLISHED = {

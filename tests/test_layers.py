@@ -10,6 +10,8 @@ import pytest
 import zoo
 from zoo.layers import MATMUL_MAX_POSITIONS, Conv2D
 
+pytestmark = pytest.mark.portable  # also runs under every other installed backend (test_backends)
+
 GEOMETRIES = [  # (input size, kernel, stride, padding)
     (1, 3, 1, "same"), (2, 3, 1, "same"), (2, 3, 2, "same"), (3, 3, 2, "same"), (4, 1, 2, "same"),
     (4, 3, 1, "valid"), (5, 3, 2, "valid"), (4, 7, 2, "same"), (3, 2, 1, "same"), (8, 3, 2, "same"),

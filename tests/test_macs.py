@@ -5,6 +5,8 @@ import pytest
 import zoo
 from zoo.macs import count_macs, format_count
 
+pytestmark = pytest.mark.portable  # also runs under every other installed backend (test_backends)
+
 
 def test_tiny_model_macs_by_hand():
     # 8x8x1 input, stem 3x3/1 same 2 filters (no BN/pool), one basic stage of 1 block at 2 channels

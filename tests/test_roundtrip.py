@@ -10,6 +10,8 @@ import pytest
 import zoo
 from zoo.spec import ResNetSpec
 
+pytestmark = pytest.mark.portable  # also runs under every other installed backend (test_backends)
+
 TINY_KINDS = {  # small models that between them use every layer kind zoo builds
     "basic_conv_bn": dict(),
     "option_a": dict(shortcut="identity_pad"),

@@ -7,6 +7,8 @@ import pytest
 from zoo.cli import main
 from zoo.throughput import _row, measure_timm, peak_tflops, timm_available
 
+pytestmark = pytest.mark.portable  # also runs under every other installed backend (test_backends)
+
 
 def test_cli_measures_train_and_inference(tmp_path, capsys):
     code = main(["throughput", "resnet_tiny", "--input-size", "32", "--batch-size", "4", "--steps", "2",

@@ -12,6 +12,8 @@ from zoo.cli import main
 from zoo.errors import DatasetError, ZooError
 from zoo.recipes import KNOBS, RECIPES, get_recipe
 
+pytestmark = pytest.mark.portable  # also runs under every other installed backend (test_backends)
+
 
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch):

@@ -18,6 +18,8 @@ from zoo.results import read_table
 from zoo.spec import ResNetSpec
 from zoo.tuning import KNOBS, ZooHyperModel, make_tuner, run_search, trials_folder
 
+pytestmark = pytest.mark.portable  # also runs under every other installed backend (test_backends)
+
 DIGITS = dict(recipe="mnist_functional", dataset="digits", limit=160, overrides={"epochs": 1, "batch_size": 32})
 
 

@@ -9,12 +9,11 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 from dataclasses import dataclass, fields, replace
 
 from zoo.data.scaling import MODES
-from zoo.errors import ZooError
+from zoo.errors import ZooError, did_you_mean
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "linear")
@@ -110,8 +109,7 @@ class Recipe:
         overrides = {k: v for k, v in overrides.items() if v is not None}
         unknown = [k for k in overrides if k not in KNOBS]
         if unknown:
-            hints = [k + (f" (did you mean {', '.join(c)}?)" if (c := difflib.get_close_matches(k, KNOBS, 2)) else "")
-                     for k in unknown]
+            hints = [k + (f" ({hint})" if (hint := did_you_mean(k, KNOBS, 2)) else "") for k in unknown]
             raise ZooError(f"unknown recipe knob(s): {'; '.join(hints)}; knobs are {', '.join(KNOBS)}")
         return replace(self, **overrides)
 
@@ -145,7 +143,6 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
 def get_recipe(name: str, **overrides) -> Recipe:
     """The named recipe with `overrides` applied; unknown names and knobs are a clear `ZooError`."""
     if name not in RECIPES:
-        close = difflib.get_close_matches(name, RECIPES, n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise ZooError(f"unknown recipe {name!r}{hint} (recipes: {', '.join(RECIPES)})")
+        hint = did_you_mean(name, RECIPES)
+        raise ZooError(f"unknown recipe {name!r}{'; ' + hint if hint else ''} (recipes: {', '.join(RECIPES)})")
     return RECIPES[name].with_overrides(**overrides)

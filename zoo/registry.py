@@ -9,12 +9,11 @@
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import re
 from dataclasses import replace
 
-from zoo.errors import SpecError, UnknownVariantError
+from zoo.errors import SpecError, UnknownVariantError, close_matches
 from zoo.spec import ResNetSpec, check_field_names
 
 # The source articles' models are plain Keras layers with Keras defaults: biased convs,
@@ -128,10 +127,7 @@ def list_variants(pattern: str | None = None) -> list[str]:
 
 def suggest(name: str, limit: int = 5) -> list[str]:
     """Registered names closest to `name` (spelling first, then names containing it)."""
-    names = list_variants()
-    close = difflib.get_close_matches(name, names, n=limit, cutoff=0.6)
-    close += [n for n in names if name and name in n and n not in close]
-    return close[:limit]
+    return close_matches(name, list_variants(), limit)
 
 
 def get_spec(name: str) -> ResNetSpec:

@@ -16,13 +16,12 @@ zoo.errors.SpecError: depths, widths and strides must have the same length (one 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import math
 from dataclasses import dataclass, fields
 from typing import Any
 
-from zoo.errors import SpecError
+from zoo.errors import SpecError, did_you_mean
 
 BLOCKS = ("basic", "bottleneck", "preact_basic", "preact_bottleneck")
 SHORTCUTS = ("conv", "conv_bn", "identity_pad", "avg_down")
@@ -221,8 +220,8 @@ def check_field_names(names) -> None:
     if unknown:
         hints = []
         for n in unknown:
-            close = difflib.get_close_matches(str(n), FIELD_NAMES, n=3)
-            hints.append(f"{n!r}" + (f" (did you mean {', '.join(close)}?)" if close else ""))
+            hint = did_you_mean(str(n), FIELD_NAMES)
+            hints.append(f"{n!r}" + (f" ({hint})" if hint else ""))
         raise SpecError(f"unknown ResNetSpec field(s): {'; '.join(hints)}")
 
 

@@ -45,7 +45,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, did_you_mean
 from zoo.recipes import get_recipe
 from zoo.registry import list_variants
 
@@ -255,11 +255,8 @@ def load_sweep(name_or_path: str, *, extra_overrides: dict | None = None, max_ep
     if not (path.suffix == ".toml" and path.exists()):
         known = builtin_sweeps()
         if name_or_path not in known:
-            import difflib
-
-            close = difflib.get_close_matches(name_or_path, known, n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise ZooError(f"unknown sweep {name_or_path!r}{hint} (built-in: {', '.join(known) or 'none found'}; "
+            hint = did_you_mean(name_or_path, known)
+            raise ZooError(f"unknown sweep {name_or_path!r}{'; ' + hint if hint else ''} (built-in: {', '.join(known) or 'none found'}; "
                            "or give a path to a .toml file)")
         path = known[name_or_path]
     try:
