@@ -13,7 +13,8 @@ import pytest
 import zoo
 from zoo.bench import run_isolated
 from zoo.budget import TIME_COLUMNS, LinearDecay, TrainClock, lr_factor
-from zoo.cli import _budget, main
+from zoo.cli import main
+from zoo.cli.args import budget as _budget
 from zoo.errors import ZooError
 from zoo.recipes import get_recipe
 from zoo.sweeps import parse_sweep

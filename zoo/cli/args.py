@@ -1,0 +1,119 @@
+"""Argument types and spec arguments shared by the commands: each turns text into a value or raises
+`argparse.ArgumentTypeError` with the text received (one `zoo CMD: error:` line, exit status 2)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+from zoo.errors import SpecError
+from zoo.registry import get_spec, resolve_spec
+from zoo.spec import ResNetSpec
+
+
+def shape(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected H,W,C integers such as 32,32,3, got {text!r}") from None
+
+
+def override(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE such as block=bottleneck, got {text!r}")
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value  # bare strings need no quotes: block=bottleneck
+    return key.strip(), parsed
+
+
+def count(text: str) -> int:
+    """A whole number >= 1 (`--max-trials`)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+BUDGET_UNITS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600, "img": None, "images": None}
+
+
+def budget(text: str) -> dict:
+    """`--budget 10m` / `90s` / `1.5h` -> {"budget_seconds": ...}; `50000img` -> {"budget_images": 50000}."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-z]*)\s*", text.lower())
+    unit = match.group(2) if match else None
+    if not match or unit not in BUDGET_UNITS:
+        raise argparse.ArgumentTypeError(f"expected a training budget such as 90s, 10m, 1.5h or 50000img, got {text!r}")
+    value = float(match.group(1))
+    if unit in ("img", "images"):
+        if not value.is_integer() or value < 1:
+            raise argparse.ArgumentTypeError(f"an images budget must be a whole number >= 1, got {text!r}")
+        return {"budget_images": int(value)}
+    seconds = value * BUDGET_UNITS[unit]
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"a time budget must be above zero, got {text!r}")
+    return {"budget_seconds": seconds}
+
+
+def positive(text: str) -> float:
+    """A number > 0 (`--cpus-per-run 0.5`)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number above zero, got {text!r}")
+    return value
+
+
+def at_least_zero(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def whole_number(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return int(text)
+
+
+def add_spec_args(p) -> None:
+    p.add_argument("name", nargs="?", help="variant name (see `zoo list`)")
+    p.add_argument("--spec", metavar="FILE", help="a spec JSON file (as written by --json or `zoo tune`)")
+    p.add_argument("--input-shape", type=shape, metavar="H,W,C", help="override the input shape")
+    p.add_argument("--num-classes", type=int, metavar="N", help="override the number of classes")
+    p.add_argument("--set", type=override, action="append", metavar="FIELD=VALUE",
+                   help="override any spec field, e.g. --set block=bottleneck --set 'depths=[1,1,1,1]'")
+
+
+def spec_from_args(args) -> ResNetSpec:
+    if args.spec:
+        path = Path(args.spec)
+        try:
+            base = ResNetSpec.from_json(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise SpecError(f"cannot read spec file {path}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise SpecError(f"spec file {path} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    elif args.name:
+        base = get_spec(args.name)
+    else:
+        raise SpecError("give a variant NAME or --spec FILE")
+    overrides = dict(args.set or [])
+    if args.input_shape is not None:
+        overrides["input_shape"] = args.input_shape
+    if args.num_classes is not None:
+        overrides["num_classes"] = args.num_classes
+    return resolve_spec(base, **overrides)
