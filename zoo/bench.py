@@ -180,10 +180,15 @@ def run_isolated(run: PlannedRun, *, sweep: str, out: Path, progress: Callable[[
         return call_isolated(run_one, run, sweep=sweep, out=out, env=env, on_event=progress, release_session=False,
                              **kwargs)
     except (ProcessDied, ZooError) as exc:
-        row = planned_row(run, sweep)
-        row.update(status="failed", error=str(exc), finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
-                   wall_seconds=time.perf_counter() - start, backend=run.backend or row["backend"])
-        return row
+        row = failed_row(run, sweep, str(exc), wall_seconds=time.perf_counter() - start)
+        return {**row, "backend": run.backend or row["backend"]}
+
+
+def failed_row(run: PlannedRun, sweep: str, error: str, **columns) -> dict:
+    """The row of a run that never returned one (its process or worker died, its backend is missing):
+    `failed`, the error (at most 500 characters), finished now, plus `columns`."""
+    return {**planned_row(run, sweep), "status": "failed", "error": error[:500],
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), **columns}
 
 
 def _release() -> None:
@@ -256,6 +261,11 @@ def run_sweep(sweep: Sweep, *, out: str | Path, data_dir=None, verbose: int = 1,
             release(mine)
         log(f"    {describe_outcome(row)}")
         display.finished("ok" if row.get("status") == "ok" else "failed")
+    return finish_sweep(sweep, out, began=began, plots=plots, log=log)
+
+
+def finish_sweep(sweep: Sweep, out: Path, *, began: float, plots: bool, log: Callable[[str], None]) -> pd.DataFrame:
+    """A sweep's end, however its runs ran: the table's plots (with `plots`), the closing line, the table."""
     table = read_table(out)
     if plots and len(table):
         from zoo.plots import write_plots

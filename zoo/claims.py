@@ -83,29 +83,31 @@ def release(path: Path | None) -> None:
 
 
 class Heartbeat:
-    """Renew a claim's heartbeat every `every` seconds from a thread while the run trains.
+    """Renew claims' heartbeats every `every` seconds from a thread while their runs train (a claim released
+    meanwhile is left alone; the thread ends when none is left).
 
     >>> import tempfile
     >>> path = Path(tempfile.mkdtemp()) / "c.json"; path.write_text("{}")
     2
-    >>> with Heartbeat(path, every=0.01):
+    >>> with Heartbeat(path, None, every=0.01):
     ...     time.sleep(0.05)
     """
 
-    def __init__(self, path: Path | None, every: float = HEARTBEAT_EVERY):
-        self.path, self.every = path, every
+    def __init__(self, *paths: Path | None, every: float = HEARTBEAT_EVERY):
+        self.paths, self.every = [p for p in paths if p is not None], every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="zoo-claim-heartbeat", daemon=True)
 
     def _beat(self) -> None:
-        while not self._stop.wait(self.every):
-            try:
-                os.utime(self.path)
-            except FileNotFoundError:  # released meanwhile
-                return
+        while self.paths and not self._stop.wait(self.every):
+            for path in list(self.paths):
+                try:
+                    os.utime(path)
+                except FileNotFoundError:  # released meanwhile
+                    self.paths.remove(path)
 
     def __enter__(self):
-        if self.path is not None:
+        if self.paths:
             self._thread.start()
         return self
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from zoo.backends import configured_backend
-from zoo.claims import HEARTBEAT_EVERY, claim, holder, release
+from zoo.claims import Heartbeat, claim, holder, release
 from zoo.errors import ZooError, first_line
 from zoo.progress import Display
 from zoo.results import append_rows, check_writable, locked, read_table, summary_markdown
@@ -112,22 +112,21 @@ def _slots(ray, cpus: float, gpus: float) -> int:
 
 def _failed_row(run: PlannedRun, sweep: str, exc: BaseException, nodes: list[str]) -> dict:
     """The row of a run whose task failed (its worker died more often than the retries allow)."""
-    from zoo.bench import planned_row
+    from zoo.bench import failed_row
 
-    row = planned_row(run, sweep)
     where = nodes[-1] if nodes else "no node (it never started)"
-    row.update(status="failed", error=f"Ray task failed on {where} after {len(nodes)} attempt(s): "
-                                      f"{type(exc).__name__}: {first_line(exc)}"[:500],
-               node=nodes[-1] if nodes else None, attempts=len(nodes), finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    return row
+    return failed_row(run, sweep, f"Ray task failed on {where} after {len(nodes)} attempt(s): "
+                                  f"{type(exc).__name__}: {first_line(exc)}",
+                      node=nodes[-1] if nodes else None, attempts=len(nodes))
 
 
 def run_sweep_on_ray(sweep: Sweep, *, out: str | Path, address: str | None = None, data_dir=None,
                      cpus_per_run: float = 1, gpus_per_run: float | None = None, retries: int = 2,
-                     retry_failed: bool = False, tensorboard=None, display: Display | None = None,
-                     log: Callable[[str], None] = print):
+                     retry_failed: bool = False, tensorboard=None, plots: bool = True,
+                     display: Display | None = None, log: Callable[[str], None] = print):
     """Run every pending run of `sweep` as a Ray task; append each row to the table in `out` as its task
-    ends; return the table. `gpus_per_run` defaults to 1 when the cluster has GPUs, else 0."""
+    ends; write the plots (with `plots`); return the table. `gpus_per_run` defaults to 1 when the cluster
+    has GPUs, else 0."""
     ray = import_ray()
     display = display or Display(log=log)
     out = Path(out)
@@ -138,7 +137,7 @@ def run_sweep_on_ray(sweep: Sweep, *, out: str | Path, address: str | None = Non
         slots = _slots(ray, cpus_per_run, gpus)
         return _submit_and_collect(ray, sweep, out, data_dir=data_dir, cpus=cpus_per_run, gpus=gpus, slots=slots,
                                    retries=retries, retry_failed=retry_failed, tensorboard=tensorboard,
-                                   display=display)
+                                   plots=plots, display=display)
     finally:
         if started_here:
             ray.shutdown()
@@ -159,7 +158,7 @@ def _claim_pending(sweep: Sweep, out: Path, retry_failed: bool, display: Display
 
 
 def _submit_and_collect(ray, sweep, out, *, data_dir, cpus, gpus, slots, retries, retry_failed, tensorboard,
-                        display):
+                        plots, display):
     mine = _claim_pending(sweep, out, retry_failed, display)
     nodes = len([n for n in ray.nodes() if n.get("Alive")])
     display.log(f"sweep {sweep.name}: {len(sweep.runs)} runs, {len(mine)} to run on Ray ({nodes} node(s), "
@@ -175,18 +174,14 @@ def _submit_and_collect(ray, sweep, out, *, data_dir, cpus, gpus, slots, retries
         options = dict(num_cpus=cpus, num_gpus=gpus, max_retries=retries, retry_exceptions=False,
                        runtime_env={"env_vars": env})
         refs[task.options(**options).remote(run, sweep.name, data_dir, tensorboard, starts)] = run_id
-    pending, beat = list(refs), time.monotonic()
+    pending = list(refs)
     try:
-        while pending:
-            display.running(min(len(pending), slots))
-            done, pending = ray.wait(pending, num_returns=1, timeout=1.0)  # short: Ctrl-C is seen at once
-            if time.monotonic() - beat > HEARTBEAT_EVERY:
-                beat = time.monotonic()
-                for _, path in (mine[refs[r]] for r in pending):
-                    if path.exists():
-                        os.utime(path)  # the claims' heartbeat
-            for ref in done:
-                _collect(ray, ref, mine[refs[ref]], sweep, out, starts, display)
+        with Heartbeat(*(path for _, path in mine.values())):
+            while pending:
+                display.running(min(len(pending), slots))
+                done, pending = ray.wait(pending, num_returns=1, timeout=1.0)  # short: Ctrl-C is seen at once
+                for ref in done:
+                    _collect(ray, ref, mine[refs[ref]], sweep, out, starts, display)
     except KeyboardInterrupt:
         for ref in pending:
             ray.cancel(ref, force=True)
@@ -196,8 +191,9 @@ def _submit_and_collect(ray, sweep, out, *, data_dir, cpus, gpus, slots, retries
         for _, path in mine.values():
             release(path)
     display.running(0)
-    display.log(f"sweep {sweep.name}: done in {time.perf_counter() - began:.0f}s; table {out / 'results.parquet'}")
-    return read_table(out)
+    from zoo.bench import finish_sweep
+
+    return finish_sweep(sweep, out, began=began, plots=plots, log=display.log)
 
 
 def _collect(ray, ref, item, sweep, out, starts, display) -> None:

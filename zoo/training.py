@@ -428,14 +428,11 @@ def _run_dir(out_dir, model: str, recipe: str) -> Path | None:
     return run_dir
 
 
-def _log_callbacks(run_dir: Path | None, tensorboard, loop: str) -> list:
-    """Keras' own logs: a CSV row per epoch in the run folder, TensorBoard summaries in `tensorboard`. The
-    device loop takes no callbacks: `tensorboard` is refused there, and its CSV log is left out."""
-    if tensorboard is not None and loop == "device":
-        raise ZooError("tensorboard logs need Keras' fit loop; the device loop runs an epoch in one call "
-                       "(use loop=\"keras\")")
+def _log_callbacks(run_dir: Path | None, tensorboard) -> list:
+    """Keras' own logs for the fit loop: a CSV row per epoch in the run folder, TensorBoard summaries in
+    `tensorboard` (the device loop takes no callbacks: its runs keep history.json alone)."""
     found = []
-    if run_dir is not None and loop == "keras":
+    if run_dir is not None:
         found.append(keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True))
     if tensorboard is not None:
         found.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard), write_graph=False))
@@ -516,14 +513,14 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
 
         reset_peak_memory()
         started = time.time()
+        if loop == "device" and (callbacks or tensorboard is not None):
+            raise ZooError('Keras callbacks (tensorboard= included) need Keras\' fit loop; the device loop runs '
+                           'an epoch in one call (use loop="keras")')
         run_dir = _run_dir(out_dir, net.name, recipe.name)
-        callbacks = [*(callbacks or ()), *_log_callbacks(run_dir, tensorboard, loop)]
+        callbacks = [*(callbacks or ()), *_log_callbacks(run_dir, tensorboard)] if loop == "keras" else []
         display = Display() if progress is None and verbose else None
         common = dict(epochs=None if recipe.budgeted else recipe.epochs, validation=validation, rng=rng,
                       progress=progress or display, after_epoch=after_epoch, clock=clock)
-        if loop == "device" and callbacks:
-            raise ZooError('Keras callbacks need Keras\' fit loop; the device loop runs an epoch in one call '
-                           '(use loop="keras")')
         with display or contextlib.nullcontext():
             if loop == "device":
                 history = _fit_on_device(trainer, batch_size=batch_size, **common)

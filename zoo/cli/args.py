@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from functools import partial
 from pathlib import Path
 
 from zoo.errors import SpecError
@@ -31,17 +32,6 @@ def override(text: str) -> tuple[str, object]:
     return key.strip(), parsed
 
 
-def count(text: str) -> int:
-    """A whole number >= 1 (`--max-trials`)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
-
-
 BUDGET_UNITS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600, "img": None, "images": None}
 
 
@@ -62,31 +52,28 @@ def budget(text: str) -> dict:
     return {"budget_seconds": seconds}
 
 
-def positive(text: str) -> float:
-    """A number > 0 (`--cpus-per-run 0.5`)."""
+def bounded(text: str, *, parse, low: float, strict: bool, what: str):
+    """`text` parsed by `parse`, finite and at least `low` (above it when `strict`), or an error naming
+    `what` was expected and the text received."""
     try:
-        value = float(text)
+        value = parse(text)
     except ValueError:
-        value = 0.0
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number above zero, got {text!r}")
+        value = None
+    if value is None or not (low < value if strict else low <= value) or not value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
     return value
 
 
-def at_least_zero(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
-
-
-def whole_number(text: str) -> int:
+def _digits(text: str) -> int:
     if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+        raise ValueError(text)
     return int(text)
+
+
+count = partial(bounded, parse=int, low=1, strict=False, what="a whole number >= 1")          # --max-trials
+whole_number = partial(bounded, parse=_digits, low=0, strict=False, what="a whole number >= 0")  # --retries
+positive = partial(bounded, parse=float, low=0, strict=True, what="a number above zero")      # --cpus-per-run
+at_least_zero = partial(bounded, parse=float, low=0, strict=False, what="a number >= 0")      # --gpus-per-run
 
 
 def add_spec_args(p) -> None:

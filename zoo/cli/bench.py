@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from zoo.cli.args import at_least_zero, budget, override, positive, whole_number
@@ -83,14 +82,12 @@ def run(args) -> int:
         start_server()  # imports Keras in the background while this process does the same
     from zoo.bench import run_sweep
     from zoo.progress import Display
-    from zoo.results import MARKDOWN
 
     with Display(indent="    ") as display:
         table = run_sweep(sweep, out=out, data_dir=args.data_dir, verbose=0 if args.quiet else 1,
                           retry_failed=args.retry_failed, plots=not args.no_plots, display=display,
                           isolate=not args.in_process, tensorboard=args.tensorboard)
-    print((out / MARKDOWN).read_text() if (out / MARKDOWN).exists() else "(no runs)")
-    return 0 if (table["status"] == "ok").all() else 1
+    return _report(out, table)
 
 
 def _bench_on_ray(args, sweep, out: Path) -> int:
@@ -98,16 +95,18 @@ def _bench_on_ray(args, sweep, out: Path) -> int:
         raise ZooError("--ray runs every run in a Ray worker; it does not combine with --in-process")
     from zoo.progress import Display
     from zoo.ray_sweep import run_sweep_on_ray
-    from zoo.results import MARKDOWN
 
     with Display() as display:
         table = run_sweep_on_ray(sweep, out=out, address=args.ray or None, data_dir=args.data_dir,
                                  cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run, retries=args.retries,
-                                 retry_failed=args.retry_failed, tensorboard=args.tensorboard, display=display)
-    if len(table) and not args.no_plots:
-        from zoo.plots import write_plots
+                                 retry_failed=args.retry_failed, tensorboard=args.tensorboard,
+                                 plots=not args.no_plots, display=display)
+    return _report(out, table)
 
-        for path in write_plots(out, table):
-            print(f"plot: {path}", file=sys.stderr)
+
+def _report(out: Path, table) -> int:
+    """Print the sweep's Markdown table; exit status 0 when every row is ok, else 1."""
+    from zoo.results import MARKDOWN
+
     print((out / MARKDOWN).read_text() if (out / MARKDOWN).exists() else "(no runs)")
     return 0 if (table["status"] == "ok").all() else 1
