@@ -8,14 +8,23 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.layers import MATMUL_MAX_POSITIONS, Conv2D
+from zoo import layers
+from zoo.layers import Conv2D, _live_taps, matmul_max_positions
 
 pytestmark = pytest.mark.portable  # also runs under every other installed backend (test_backends)
 
 GEOMETRIES = [  # (input size, kernel, stride, padding)
     (1, 3, 1, "same"), (2, 3, 1, "same"), (2, 3, 2, "same"), (3, 3, 2, "same"), (4, 1, 2, "same"),
     (4, 3, 1, "valid"), (5, 3, 2, "valid"), (4, 7, 2, "same"), (3, 2, 1, "same"), (8, 3, 2, "same"),
+    (2, 5, 1, "same"),
 ]
+
+
+@pytest.fixture
+def matmul_up_to_4x4(monkeypatch):
+    """Every geometry above through the matrix product, whatever this runtime's threshold."""
+    monkeypatch.setitem(layers.MATMUL_MAX_POSITIONS, "eigen", 16)
+    monkeypatch.setitem(layers.MATMUL_MAX_POSITIONS, "other", 16)
 
 
 def _pair(x, kernel, stride, padding, use_bias=True):
@@ -27,7 +36,7 @@ def _pair(x, kernel, stride, padding, use_bias=True):
 
 
 @pytest.mark.parametrize("size,kernel,stride,padding", GEOMETRIES)
-def test_matmul_convolution_equals_keras_conv2d(size, kernel, stride, padding):
+def test_matmul_convolution_equals_keras_conv2d(size, kernel, stride, padding, matmul_up_to_4x4):
     x = np.random.default_rng(0).standard_normal((3, size, size, 5)).astype("float32")
     fast, plain = _pair(x, kernel, stride, padding)
     assert fast._as_matmul(x.shape)
@@ -35,7 +44,7 @@ def test_matmul_convolution_equals_keras_conv2d(size, kernel, stride, padding):
                                atol=1e-5)
 
 
-def test_matmul_convolution_trains_like_keras_conv2d():
+def test_matmul_convolution_trains_like_keras_conv2d(matmul_up_to_4x4):
     """One SGD step on each gives the same kernel: the gradients agree too."""
     rng = np.random.default_rng(1)
     x, y = rng.standard_normal((8, 2, 2, 4)).astype("float32"), rng.standard_normal((8, 2, 2, 6)).astype("float32")
@@ -52,7 +61,23 @@ def test_matmul_convolution_trains_like_keras_conv2d():
 def test_large_maps_keep_the_backend_convolution():
     layer = Conv2D(4, 3, padding="same")
     assert not layer._as_matmul((None, 8, 8, 3))
-    assert layer._as_matmul((None, 4, 4, 3)) and 4 * 4 <= MATMUL_MAX_POSITIONS
+    assert layer._as_matmul((None, 2, 2, 3)) and matmul_max_positions() >= 4
+    assert layer._as_matmul((None, 4, 4, 3)) == (matmul_max_positions() >= 16)
+
+
+def test_taps_that_only_read_padding_are_left_out():
+    assert _live_taps(1, 1, 1, 3, 1) == [1]  # "same" 3x3 on a 1x1 map: the centre tap only
+    assert _live_taps(2, 2, 2, 5, 1) == [1, 2, 3]  # 5 wide on a 2x2 map: the outer taps read padding only
+    assert _live_taps(2, 1, 2, 3, 1) == [0, 1, 2]
+
+
+def test_eigen_kernels_take_the_matrix_product_up_to_4x4(monkeypatch):
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("TensorFlow's kernel choice")
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    assert matmul_max_positions() == 16
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
+    assert matmul_max_positions() == 4
 
 
 def test_builders_emit_the_matmul_convolution_on_small_maps(build_once):

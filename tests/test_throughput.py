@@ -1,40 +1,44 @@
-"""`zoo throughput`: timed rows with TFLOP/s and MFU, written as Parquet/CSV/Markdown; timm when installed."""
+"""`zoo throughput`: timed rows with TFLOP/s and MFU (a CPU's measured peak), written as Parquet/CSV/Markdown;
+PyTorch rows when torch is installed; backends and rounds in processes of their own."""
 
 import keras
+import numpy as np
 import pandas as pd
 import pytest
 
+from zoo.builder import build as zoo_build
 from zoo.cli import main
-from zoo.throughput import _row, measure_timm, peak_tflops, timm_available
+from zoo.throughput import _row, cpu_peak_tflops, measure_torch, median_over_rounds, peak_tflops, torch_available
 
 pytestmark = pytest.mark.portable  # also runs under every other installed backend (test_backends)
 
 
 def test_cli_measures_train_and_inference(tmp_path, capsys):
     code = main(["throughput", "resnet_tiny", "--input-size", "32", "--batch-size", "4", "--steps", "2",
-                 "--warmup", "1", "--no-timm", "--out", str(tmp_path)])
+                 "--warmup", "1", "--frameworks", "zoo", "--out", str(tmp_path)])
     out = capsys.readouterr().out
-    assert code == 0 and "| zoo       | resnet_tiny | train" in out and "MFU %" in out
+    assert code == 0 and "| resnet_tiny | train" in out and "MFU %" in out
     table = pd.read_parquet(tmp_path / "throughput.parquet")
     jax = keras.backend.backend() == "jax"  # the device loop's train row comes first there
     assert table["mode"].tolist() == ["train"] * (2 if jax else 1) + ["inference"]
     assert table["loop"].tolist()[:-1] == (["device", "keras"] if jax else ["keras"])
     assert table["status"].eq("ok").all() and (table["images_per_second"] > 0).all()
     assert table["images_per_second"].tolist() == pytest.approx((4 * 1000 / table["step_ms"]).tolist())
+    assert table["peak_tflops"].tolist() == pytest.approx([cpu_peak_tflops()] * len(table))
     macs = table["macs_per_image"][0]
     for row in table.to_dict("records"):
         flops = (6 if row["mode"] == "train" else 2) * macs
         assert row["tflops"] == pytest.approx(row["images_per_second"] * flops / 1e12)
-    assert table["mfu"].isna().all()  # no known peak for a CPU
+    assert table["mfu"].tolist() == pytest.approx((table["tflops"] / table["peak_tflops"]).tolist())
     assert table["backend"].notna().all() and table["git_sha"].notna().all()
     assert len(pd.read_csv(tmp_path / "throughput.csv")) == len(table)
 
 
 def test_mfu_uses_the_device_peak():
     assert peak_tflops("NVIDIA H100 80GB HBM3", "mixed_bfloat16") == 989.0
-    assert peak_tflops("cpu: AMD EPYC", "mixed_bfloat16") is None
+    assert peak_tflops("cpu: AMD EPYC", "mixed_bfloat16") == cpu_peak_tflops()
     row = _row("zoo", "resnet50", "train", input_size=224, batch_size=256, precision="mixed_bfloat16",
-               macs=4_089_184_256, seconds=1.0, steps=10, device="NVIDIA H100 80GB HBM3")
+               macs=4_089_184_256, step_seconds=0.1, steps=10, device="NVIDIA H100 80GB HBM3")
     assert row["images_per_second"] == 2560 and row["step_ms"] == 100
     assert row["tflops"] == pytest.approx(2560 * 6 * 4_089_184_256 / 1e12)
     assert row["mfu"] == pytest.approx(row["tflops"] / 989.0)
@@ -45,8 +49,59 @@ def test_unknown_variant_is_refused_before_measuring(tmp_path, capsys):
     assert "did you mean" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not timm_available(), reason="torch and timm are not installed here (they are on the GPU machine)")
-def test_timm_rows():
-    rows = measure_timm("resnet18", input_size=32, batch_size=2, precision="float32", steps=1, warmup=1,
-                        macs=1, compiled=False)
+def test_cpu_peak_is_measured_once_per_host(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path))
+    first = cpu_peak_tflops(size=256, repeats=2)
+    assert first > 0 and len(list(tmp_path.glob("peak-*.json"))) == 1
+    assert cpu_peak_tflops(size=256, repeats=2) == first  # read back, not measured again
+
+
+def test_rounds_keep_the_median_and_list_every_round():
+    def row(round_, speed):
+        return {"framework": "zoo", "backend": "jax", "model": "m", "mode": "train", "loop": "keras",
+                "status": "ok", "images_per_second": speed, "step_ms": 1000 / speed, "tflops": speed,
+                "peak_tflops": 10.0, "mfu": speed / 10, "round": round_}
+    table = median_over_rounds(pd.DataFrame([row(1, 3.0), row(2, 1.0), row(3, 2.0)]))
+    assert len(table) == 1 and "round" not in table
+    assert table["images_per_second"][0] == 2.0 and table["rounds_images_per_second"][0] == "3.0 1.0 2.0"
+    assert table["mfu"][0] == pytest.approx(0.2)
+
+
+def test_backends_run_in_processes_of_their_own(tmp_path, capsys):
+    """Each backend's rows come from a process that loaded that backend (backend_version says which)."""
+    code = main(["throughput", "resnet_tiny", "--input-size", "16", "--batch-size", "2", "--steps", "1",
+                 "--warmup", "1", "--frameworks", "zoo", "--backends", keras.backend.backend(), "--rounds", "2",
+                 "--out", str(tmp_path)])
+    assert code == 0, capsys.readouterr().err
+    table = pd.read_parquet(tmp_path / "throughput.parquet")
+    assert set(table["backend"]) == {keras.backend.backend()}
+    assert table["rounds_images_per_second"].str.split().map(len).eq(2).all()
+
+
+def test_unknown_backend_or_framework_is_one_line(capsys):
+    for args in (["--backends", "tensorflow,theano"], ["--frameworks", "zoo,caffe"], ["--frameworks", "pytorch-eager"]):
+        try:
+            code = main(["throughput", "resnet_tiny", *args])
+        except SystemExit as stop:  # argparse's own exit
+            code = stop.code
+        assert code == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and ("theano" in err or "caffe" in err or "include zoo" in err)
+
+
+@pytest.mark.skipif(not torch_available(), reason="torch is not installed")
+def test_pytorch_rows_use_the_same_network():
+    from zoo.registry import resolve_spec
+    from zoo.torch_reference import reference_model, trainable_parameters
+
+    from zoo.torch_reference import unsupported
+
+    assert unsupported(resolve_spec("resnet18d")) == "no PyTorch reference for stem_deep=True (it covers [False])"
+    for name in ("resnet18_cifar", "resnet50", "resnet34"):
+        spec = resolve_spec(name, num_classes=10)
+        model = zoo_build(spec)
+        keras_count = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+        assert trainable_parameters(reference_model(spec)) == keras_count, name
+    rows = measure_torch("resnet_tiny", input_size=32, batch_size=2, precision="float32", steps=1, warmup=1,
+                         num_classes=10, macs=1)
     assert [r["mode"] for r in rows] == ["train", "inference"] and all(r["status"] == "ok" for r in rows)

@@ -13,6 +13,10 @@ Keras (and with it the backend) is imported on first use of a model-building nam
 
 import importlib
 
+from zoo import runtime
+
+runtime.prefer_onednn()  # before any backend loads: see zoo/runtime.py
+
 from zoo.errors import SpecError, UnknownVariantError, ZooError
 from zoo.registry import VARIANTS, get_spec, list_variants, resolve_spec
 from zoo.spec import ResNetSpec

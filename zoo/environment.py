@@ -38,7 +38,7 @@ def backend_version() -> str:
     return getattr(module, "__version__", "") if module else ""
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -64,7 +64,7 @@ def device_name() -> str:
             return module.cuda.get_device_name(0)
     except Exception:  # a backend without device queries still runs on the CPU
         pass
-    return f"cpu: {_cpu_name()}"
+    return f"cpu: {cpu_name()}"
 
 
 @functools.lru_cache(maxsize=None)

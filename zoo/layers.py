@@ -2,6 +2,8 @@
 
 import keras
 
+from zoo import runtime
+
 
 @keras.saving.register_keras_serializable(package="zoo")
 class ChannelPad(keras.layers.Layer):
@@ -29,8 +31,16 @@ class ChannelPad(keras.layers.Layer):
         return {**super().get_config(), "extra": self.extra}
 
 
-#: Convolutions whose output has at most this many positions (4x4) run as one matrix product.
-MATMUL_MAX_POSITIONS = 16
+#: Largest output map (in positions) a convolution computes as one matrix product: up to 4x4 with
+#: TensorFlow's Eigen kernels, up to 2x2 elsewhere (oneDNN and the other backends are faster than a matrix
+#: product on larger maps). Measured on resnet18 / resnet18_cifar / resnet18_mnist_functional training steps:
+#: benchmarks/results/cpu-2core/README.md, "Where training time goes on the CPU".
+MATMUL_MAX_POSITIONS = {"eigen": 16, "other": 4}
+
+
+def matmul_max_positions() -> int:
+    eigen = keras.backend.backend() == "tensorflow" and not runtime.onednn_enabled()
+    return MATMUL_MAX_POSITIONS["eigen" if eigen else "other"]
 
 
 def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int, int]:
@@ -40,15 +50,21 @@ def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int, int]:
     return out, total // 2, total - total // 2
 
 
+def _live_taps(out: int, before: int, size: int, kernel: int, stride: int) -> list[int]:
+    """Kernel offsets along one axis that read at least one real (not padding) input for some output."""
+    return [k for k in range(kernel) if any(before <= o * stride + k < before + size for o in range(out))]
+
+
 @keras.saving.register_keras_serializable(package="zoo")
 class Conv2D(keras.layers.Conv2D):
-    """`keras.layers.Conv2D` that computes a convolution with a small output (at most 4x4 positions) as one
-    matrix product over its patches (im2col); the same kernel, weights, names and results.
+    """`keras.layers.Conv2D` that computes a convolution with a small output map (`matmul_max_positions()`)
+    as one matrix product over its patches (im2col), leaving out kernel taps that only ever read padding
+    (on a 1x1 map, 8 of a 3x3 kernel's 9); the same kernel, weights, names and results.
 
-    Why: the backward pass of TensorFlow's CPU convolution is pathological for small images with many
-    channels (the gradient w.r.t. the input of a 3x3, 512-channel convolution on a 1x1 or 2x2 map took
-    ~0.4 s for 64 images, 10-27x slower than the same arithmetic as a matrix product), and ResNets end on
-    exactly such maps on 28-32 pixel inputs. Larger maps keep the backend's convolution, which is faster there.
+    Why: ResNets end on such maps on 28-32 pixel inputs, where the backends' convolutions are slow: with
+    TensorFlow's Eigen kernels the gradient w.r.t. the input of a 3x3, 512-channel convolution on a 1x1 or
+    2x2 map took ~0.4 s for 64 images, 10-27x slower than the same arithmetic as a matrix product, and on a
+    1x1 map a "same" 3x3 convolution is a 1x1 one (a ninth of the arithmetic) that no backend shortcuts.
 
     >>> import numpy as np
     >>> x = np.random.default_rng(0).random((2, 2, 2, 8)).astype("float32")
@@ -66,7 +82,7 @@ class Conv2D(keras.layers.Conv2D):
                 or tuple(self.dilation_rate) != (1, 1)):
             return False
         (out_h, _, _), (out_w, _, _) = self._geometry(height, width)
-        return out_h * out_w <= MATMUL_MAX_POSITIONS
+        return out_h * out_w <= matmul_max_positions()
 
     def _geometry(self, height: int, width: int):
         axes = []
@@ -80,13 +96,17 @@ class Conv2D(keras.layers.Conv2D):
     def convolution_op(self, inputs, kernel):
         if not self._as_matmul(inputs.shape):
             return super().convolution_op(inputs, kernel)
-        (out_h, top, bottom), (out_w, left, right) = self._geometry(inputs.shape[1], inputs.shape[2])
+        height, width = inputs.shape[1], inputs.shape[2]
+        (out_h, top, bottom), (out_w, left, right) = self._geometry(height, width)
         (k_h, k_w), (s_h, s_w) = self.kernel_size, self.strides
+        rows = _live_taps(out_h, top, height, k_h, s_h)
+        cols = _live_taps(out_w, left, width, k_w, s_w)
         padded = keras.ops.pad(inputs, [[0, 0], [top, bottom], [left, right], [0, 0]])
-        patches = [padded[:, i:i + (out_h - 1) * s_h + 1:s_h, j:j + (out_w - 1) * s_w + 1:s_w, :]
-                   for i in range(k_h) for j in range(k_w)]
+        taps = [(i, j) for i in rows for j in cols]
+        patches = [padded[:, i:i + (out_h - 1) * s_h + 1:s_h, j:j + (out_w - 1) * s_w + 1:s_w, :] for i, j in taps]
         columns = patches[0] if len(patches) == 1 else keras.ops.concatenate(patches, axis=-1)
-        channels = inputs.shape[-1]
-        flat = keras.ops.reshape(columns, (-1, k_h * k_w * channels))
-        out = keras.ops.matmul(flat, keras.ops.reshape(kernel, (k_h * k_w * channels, self.filters)))
+        weights = [kernel[i, j] for i, j in taps]  # (channels, filters) each, in the columns' order
+        weights = weights[0] if len(weights) == 1 else keras.ops.concatenate(weights, axis=0)
+        flat = keras.ops.reshape(columns, (-1, len(taps) * inputs.shape[-1]))
+        out = keras.ops.matmul(flat, weights)
         return keras.ops.reshape(out, (-1, out_h, out_w, self.filters))

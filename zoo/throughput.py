@@ -1,30 +1,40 @@
 """`zoo throughput`: training and inference images/s of variants at a given input size, batch and precision,
-with achieved TFLOP/s and model FLOPs utilization (MFU), and timm's ResNets on the same device when
-`torch` and `timm` are importable.
+with achieved TFLOP/s and model FLOPs utilization (MFU), beside keras.applications and PyTorch on the same
+machine, across Keras backends.
 
->>> rows = measure_zoo("resnet_tiny", input_size=32, batch_size=4, precision="float32", steps=2, warmup=1)
+>>> rows = measure("zoo", "resnet_tiny", input_size=32, batch_size=4, precision="float32", steps=2, warmup=1)
 >>> [(r["framework"], r["mode"], r["status"]) for r in rows]
 [('zoo', 'train', 'ok'), ('zoo', 'inference', 'ok')]
 
-How it is timed: the batch is generated on the device once; `warmup` steps (tracing, compilation,
-allocation) run first and are not timed; then `steps` steps are timed, each returning its loss or
-predictions to the host, so the clock stops only after the device has finished (torch:
-`torch.cuda.synchronize()`). FLOPs per image are 2 x MACs for inference and 3 x that for a training
-step (forward + backward with weight and input gradients); MFU divides the achieved rate by the
-device's dense peak for the precision (known for H100/H200/A100/L4; empty elsewhere).
+How it is timed: one batch of random data is made once; `warmup` steps (tracing, compilation, allocation)
+run first and are not timed; then `steps` steps are timed one by one, each returning its loss or
+predictions to the host (torch on a GPU: `torch.cuda.synchronize()`), and a row's images/s is the batch
+over the median step. FLOPs per image are 2 x MACs for inference and 3 x that for a training step
+(forward + backward with weight and input gradients); MFU divides the achieved rate by the device's dense
+peak: NVIDIA's data sheet for H100/H200/A100/L4, and on a CPU the rate of a 2048x2048 float32 matrix
+product measured once per host (`cpu_peak_tflops`; AVX2 CPUs have no faster bfloat16 path, so the same
+peak serves every precision there).
+
+Frameworks: `zoo` (this Keras backend), `keras-applications` (keras.applications' ResNet50/101/152 on the
+same backend, for the variants it has), `pytorch-eager` and `pytorch-compile` (timm's model when timm
+imports, else the same spec in plain torch.nn: `zoo.torch_reference`; channels_last, SGD with momentum).
+With several backends or rounds, every (round, framework, backend, variant) runs in its own process,
+rounds interleaved, and the table keeps each row's median over the rounds (`throughput_table`).
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
-import keras
-import numpy as np
-
-from zoo import device_loop
-from zoo.environment import device_name, environment
-
-# Dense (no sparsity) tensor-core peaks in TFLOP/s from NVIDIA's data sheets; float32 means TF32 tensor cores.
+#: Dense (no sparsity) tensor-core peaks in TFLOP/s from NVIDIA's data sheets; float32 means TF32 tensor cores.
 PEAK_TFLOPS = {
     "H100": {"mixed_bfloat16": 989.0, "mixed_float16": 989.0, "float32": 494.0},
     "H200": {"mixed_bfloat16": 989.0, "mixed_float16": 989.0, "float32": 494.0},
@@ -32,78 +42,125 @@ PEAK_TFLOPS = {
     "L4": {"mixed_bfloat16": 121.0, "mixed_float16": 121.0, "float32": 60.0},
 }
 TIMM_MODELS = ("resnet18", "resnet50")
+KERAS_APPLICATIONS = {"resnet50": "ResNet50", "resnet101": "ResNet101", "resnet152": "ResNet152"}
+FRAMEWORKS = ("zoo", "keras-applications", "pytorch-eager", "pytorch-compile")
+DEFAULT_FRAMEWORKS = ("zoo", "keras-applications", "pytorch-eager")
+#: Columns that identify a measurement; rounds of the same one are merged into their median.
+KEY = ("framework", "backend", "model", "mode", "loop")
 
 
-def peak_tflops(device: str, precision: str) -> float | None:
-    for key, peaks in PEAK_TFLOPS.items():
-        if key in device:
-            return peaks.get(precision)
-    return None
+# -- peaks ------------------------------------------------------------------------------------
+
+def cpu_peak_tflops(*, size: int = 2048, repeats: int = 10, cache: bool = True) -> float:
+    """This CPU's practical float32 peak: the best of `repeats` `size`x`size` matrix products (NumPy's BLAS
+    on every core), measured once per host and CPU and kept in `ZOO_CACHE_DIR/peak-<host>.json`."""
+    from zoo.data.datasets import cache_dir
+    from zoo.environment import cpu_name
+
+    path = cache_dir() / f"peak-{socket.gethostname()}.json"
+    key = f"{cpu_name()} | {os.cpu_count()} cores | float32 {size}"
+    if cache:
+        try:
+            saved = json.loads(path.read_text())
+            if saved.get("key") == key:
+                return float(saved["tflops"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    import numpy as np
+
+    a = np.random.default_rng(0).random((size, size), dtype=np.float32)
+    a @ a  # warm-up: threads, pages
+    best = min(_seconds(lambda: a @ a) for _ in range(repeats))
+    tflops = 2 * size**3 / best / 1e12
+    if cache:
+        from zoo.results import write_text_atomic
+
+        write_text_atomic(path, json.dumps({"key": key, "tflops": tflops, "measured": time.time()}))
+    return tflops
 
 
-def _row(framework, model, mode, *, input_size, batch_size, precision, macs, seconds=None, steps=None,
-         error=None, device=None, extra=None) -> dict:
-    row = {"framework": framework, "model": model, "mode": mode, "input_size": input_size,
-           "batch_size": batch_size, "precision": precision, "macs_per_image": macs,
-           "steps": steps, "status": "failed" if error else "ok", "error": error, **(extra or {})}
-    device = device or device_name()
-    row["device"] = device
-    if not error and seconds:
-        images_per_second = steps * batch_size / seconds
-        flops_per_image = 2 * macs * (3 if mode == "train" else 1)
-        tflops = images_per_second * flops_per_image / 1e12
-        peak = peak_tflops(device, precision)
-        row.update(images_per_second=images_per_second, step_ms=1000 * seconds / steps, tflops=tflops,
-                   mfu=tflops / peak if peak else None)
-    return row
-
-
-def _timed(step, *, steps: int, warmup: int, sync=None) -> float:
-    """Seconds for `steps` calls of `step` after `warmup` untimed ones; `sync()` waits for the device."""
-    for _ in range(warmup):
-        step()
-    if sync:
-        sync()
+def _seconds(call) -> float:
     start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if sync:
-        sync()
+    call()
     return time.perf_counter() - start
 
 
-def _error(exc: Exception) -> str:
+def peak_tflops(device: str, precision: str) -> float | None:
+    """The device's dense peak for the precision: a known GPU's data sheet, a CPU's measured float32 rate."""
+    for key, peaks in PEAK_TFLOPS.items():
+        if key in device:
+            return peaks.get(precision)
+    if device.startswith("cpu"):
+        return cpu_peak_tflops()
+    return None
+
+
+# -- one row ----------------------------------------------------------------------------------
+
+def _row(framework, model, mode, *, input_size, batch_size, precision, macs, step_seconds=None, steps=None,
+         error=None, device=None, extra=None) -> dict:
+    """A row; `step_seconds` is the median (or mean, for a device loop) seconds per step."""
+    row = {"framework": framework, "model": model, "mode": mode, "input_size": input_size,
+           "batch_size": batch_size, "precision": precision, "macs_per_image": macs,
+           "steps": steps, "status": "failed" if error else "ok", "error": error, **(extra or {})}
+    row.setdefault("loop", None)
+    if device is None:
+        from zoo.environment import device_name
+
+        device = device_name()
+    row["device"] = device
+    if not error and step_seconds:
+        images_per_second = batch_size / step_seconds
+        flops_per_image = 2 * macs * (3 if mode == "train" else 1)
+        tflops = images_per_second * flops_per_image / 1e12
+        peak = peak_tflops(device, precision)
+        row.update(images_per_second=images_per_second, step_ms=1000 * step_seconds, tflops=tflops,
+                   peak_tflops=peak, mfu=tflops / peak if peak else None)
+    return row
+
+
+def _step_times(step, *, steps: int, warmup: int, sync=None) -> list[float]:
+    """Seconds of each of `steps` calls of `step`, after `warmup` untimed ones; `sync()` waits for the device."""
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        if sync:
+            sync()
+        start = time.perf_counter()
+        step()
+        if sync:
+            sync()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:300]
 
 
-def _measured(framework, model, mode, step, *, steps, warmup, sync=None, calls=None, **row_args) -> dict:
-    """One timed row of `steps` steps made by `calls` calls of `step` (default: one step per call) after
-    `warmup` untimed calls; an exception (out of memory at this batch, an unsupported precision...) is a
-    failed row."""
+def _measured(framework, model, mode, step, *, steps, warmup, sync=None, per_call=1, **row_args) -> dict:
+    """One timed row: the median of `steps` timed calls of `step` (each `per_call` steps) after `warmup`
+    untimed calls; an exception (out of memory at this batch, an unsupported precision...) is a failed row."""
     try:
-        seconds = _timed(step, steps=calls or steps, warmup=warmup, sync=sync)
+        times = _step_times(step, steps=steps, warmup=warmup, sync=sync)
     except Exception as exc:
         return _row(framework, model, mode, error=_error(exc), **row_args)
-    return _row(framework, model, mode, seconds=seconds, steps=steps, **row_args)
+    return _row(framework, model, mode, step_seconds=statistics.median(times) / per_call,
+                steps=steps * per_call, **row_args)
 
 
-def measure_zoo(variant: str, *, input_size: int = 224, batch_size: int = 256, precision: str = "mixed_bfloat16",
-                steps: int = 20, warmup: int = 3, num_classes: int = 1000) -> list[dict]:
-    """Train-step and inference throughput of a zoo variant (Keras, current backend). Train rows: on JAX
-    the device loop (`loop="device"`: `steps` steps in one compiled call, as `zoo train` runs on a GPU),
-    and everywhere `train_on_batch` (`loop="keras"`: Keras' per-call overhead, synchronized every step)."""
-    from zoo.builder import build
+# -- Keras models (zoo, keras.applications) ---------------------------------------------------
+
+def _keras_rows(framework: str, variant: str, model, *, input_size, batch_size, precision, steps, warmup,
+                num_classes) -> list[dict]:
+    import keras
+    import numpy as np
+
+    from zoo import device_loop
     from zoo.macs import count_macs
-    from zoo.registry import resolve_spec
     from zoo.training import resolve_jit_compile
 
-    spec = resolve_spec(variant, input_shape=(input_size, input_size, 3), num_classes=num_classes)
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(precision)
-    try:
-        model = build(spec)
-    finally:
-        keras.config.set_dtype_policy(previous)
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
                   loss=keras.losses.CategoricalCrossentropy(from_logits=True),
                   jit_compile=resolve_jit_compile("auto"))
@@ -112,56 +169,104 @@ def measure_zoo(variant: str, *, input_size: int = 224, batch_size: int = 256, p
     common = dict(steps=steps, warmup=warmup, input_size=input_size, batch_size=batch_size, precision=precision,
                   macs=count_macs(model))
     rows = []
-    if device_loop.available():
+    if framework == "zoo" and device_loop.available():
         rows.append(_device_loop_row(model, variant, x, y, **common))
     # Each step brings its loss / predictions to the host, so it has finished on the device when timed.
-    rows.append(_measured("zoo", variant, "train", lambda: float(model.train_on_batch(x, y)),
+    rows.append(_measured(framework, variant, "train", lambda: float(model.train_on_batch(x, y)),
                           extra={"loop": "keras"}, **common))
-    rows.append(_measured("zoo", variant, "inference", lambda: np.asarray(model.predict_on_batch(x)), **common))
+    rows.append(_measured(framework, variant, "inference", lambda: np.asarray(model.predict_on_batch(x)),
+                          **common))
     return rows
 
 
 def _device_loop_row(model, variant, x, y, *, steps, warmup, **row_args) -> dict:
     """The train step as `zoo.train` runs it on JAX with an accelerator: `steps` steps in one compiled call
     over a device-resident batch (one untimed warm-up call; compilation happens before it, ahead of time)."""
+    import numpy as np
+
+    from zoo import device_loop
+
     try:
         trainer = device_loop.DeviceEpochs(model, x, y, batch_size=row_args["batch_size"], steps=steps)
     except Exception as exc:
         return _row("zoo", variant, "train", error=_error(exc), extra={"loop": "device"}, **row_args)
     order = np.tile(np.arange(row_args["batch_size"]), (steps, 1))
-    return _measured("zoo", variant, "train", lambda: trainer.run(order), steps=steps, calls=1, warmup=1,
+    return _measured("zoo", variant, "train", lambda: trainer.run(order), steps=1, per_call=steps, warmup=1,
                      extra={"loop": "device", "compile_seconds": trainer.compile_seconds}, **row_args)
 
 
+def _keras_model(framework: str, variant: str, *, input_size: int, precision: str, num_classes: int):
+    import keras
+
+    from zoo.builder import build
+    from zoo.registry import resolve_spec
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        if framework == "keras-applications":
+            application = getattr(keras.applications, KERAS_APPLICATIONS[variant])
+            return application(weights=None, input_shape=(input_size, input_size, 3), classes=num_classes,
+                               classifier_activation=None)
+        return build(resolve_spec(variant, input_shape=(input_size, input_size, 3), num_classes=num_classes))
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+# -- PyTorch ----------------------------------------------------------------------------------
+
+def torch_available() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
 def timm_available() -> bool:
-    import importlib.util
+    if not torch_available() or importlib.util.find_spec("timm") is None:
+        return False
+    try:  # timm imports torchvision, which fails against a torch build it was not made for
+        importlib.import_module("timm")
+    except Exception:
+        return False
+    return True
 
-    return all(importlib.util.find_spec(m) is not None for m in ("torch", "timm"))
+
+def _torch_model(variant: str, *, input_size: int, num_classes: int):
+    """(module, description): timm's model for the ImageNet names it has, else the spec in plain torch.nn."""
+    from zoo.registry import resolve_spec
+
+    spec = resolve_spec(variant, input_shape=(input_size, input_size, 3), num_classes=num_classes)
+    if variant in TIMM_MODELS and timm_available():
+        import timm
+
+        return timm.create_model(variant, num_classes=num_classes), f"timm {timm.__version__} {variant}"
+    from zoo.torch_reference import reference_model
+
+    return reference_model(spec), "zoo.torch_reference (torch.nn)"
 
 
-def measure_timm(name: str, *, input_size: int = 224, batch_size: int = 256, precision: str = "mixed_bfloat16",
-                 steps: int = 20, warmup: int = 3, compiled: bool = False, macs: int) -> list[dict]:
-    """timm's model in PyTorch: channels_last, autocast to the precision's compute dtype, SGD train steps."""
+def measure_torch(variant: str, *, input_size: int = 224, batch_size: int = 256, precision: str = "mixed_bfloat16",
+                  steps: int = 20, warmup: int = 3, compiled: bool = False, num_classes: int = 1000,
+                  macs: int | None = None) -> list[dict]:
+    """The variant in PyTorch: channels_last, autocast to the precision's compute dtype, SGD train steps."""
     import torch
-    import timm
 
-    framework = "timm-compile" if compiled else "timm-eager"
+    framework = "pytorch-compile" if compiled else "pytorch-eager"
     cuda = torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu")
-    common = dict(steps=steps, warmup=warmup, input_size=input_size, batch_size=batch_size, precision=precision,
-                  macs=macs, device=torch.cuda.get_device_name(0) if cuda else device_name(),
-                  extra={"torch_version": torch.__version__, "timm_version": timm.__version__})
+    common = dict(input_size=input_size, batch_size=batch_size, precision=precision, macs=macs,
+                  device=torch.cuda.get_device_name(0) if cuda else None)
+    extra = {"backend": "pytorch", "backend_version": torch.__version__, "loop": "eager"}
     dtype = {"mixed_bfloat16": torch.bfloat16, "mixed_float16": torch.float16}.get(precision)
     try:
-        model = timm.create_model(name, num_classes=1000).to(device).to(memory_format=torch.channels_last)
+        model, source = _torch_model(variant, input_size=input_size, num_classes=num_classes)
+        extra["pytorch_model"] = source
+        model = model.to(device).to(memory_format=torch.channels_last)
         step_model = torch.compile(model) if compiled else model
         x = torch.randn(batch_size, 3, input_size, input_size, device=device).to(memory_format=torch.channels_last)
-        y = torch.randint(0, 1000, (batch_size,), device=device)
+        y = torch.randint(0, num_classes, (batch_size,), device=device)
         optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         loss_fn = torch.nn.CrossEntropyLoss()
     except Exception as exc:
-        return [_row(framework, name, "train", error=_error(exc), **{k: v for k, v in common.items()
-                                                                        if k not in ("steps", "warmup")})]
+        return [_row(framework, variant, "train", error=_error(exc), extra=extra, **common)]
 
     def autocast():
         return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
@@ -172,62 +277,168 @@ def measure_timm(name: str, *, input_size: int = 224, batch_size: int = 256, pre
             loss = loss_fn(step_model(x), y)
         loss.backward()
         optimizer.step()
+        return loss.item()
 
     def inference_step():
         with torch.inference_mode(), autocast():
-            step_model(x)
+            return step_model(x).cpu()
 
     sync = torch.cuda.synchronize if cuda else None
     model.train()
-    rows = [_measured(framework, name, "train", train_step, sync=sync, **common)]
+    rows = [_measured(framework, variant, "train", train_step, sync=sync, steps=steps, warmup=warmup,
+                      extra=extra, **common)]
     model.eval()
-    rows.append(_measured(framework, name, "inference", inference_step, sync=sync, **common))
+    rows.append(_measured(framework, variant, "inference", inference_step, sync=sync, steps=steps, warmup=warmup,
+                          extra={**extra, "loop": None}, **common))
     return rows
 
 
+# -- one framework, one variant, in this process ----------------------------------------------
+
+def measure(framework: str, variant: str, *, input_size: int = 224, batch_size: int = 256,
+            precision: str = "mixed_bfloat16", steps: int = 20, warmup: int = 3, num_classes: int = 1000,
+            macs: int | None = None) -> list[dict]:
+    """Train and inference rows of `variant` in `framework`, in this process, each with its environment."""
+    import keras
+
+    from zoo.environment import environment
+    from zoo.runtime import onednn_enabled
+
+    args = dict(input_size=input_size, batch_size=batch_size, precision=precision, steps=steps, warmup=warmup,
+                num_classes=num_classes)
+    if framework.startswith("pytorch"):
+        if macs is None:
+            macs = _zoo_macs(variant, input_size=input_size, num_classes=num_classes)
+        rows = measure_torch(variant, compiled=framework == "pytorch-compile", macs=macs, **args)
+    else:
+        model = _keras_model(framework, variant, input_size=input_size, precision=precision,
+                             num_classes=num_classes)
+        rows = _keras_rows(framework, variant, model, **args)
+        keras.backend.clear_session()
+    env = environment()
+    onednn = onednn_enabled() if keras.backend.backend() == "tensorflow" else None
+    return [{**env, "tf_onednn": None if r.get("backend") == "pytorch" else onednn, **r} for r in rows]
+
+
+def _zoo_macs(variant: str, *, input_size: int, num_classes: int) -> int:
+    """MACs per image of the zoo model (the PyTorch rows' FLOPs: same layers, same count)."""
+    from zoo.builder import build
+    from zoo.macs import count_macs
+
+    return count_macs(build(variant, input_shape=(input_size, input_size, 3), num_classes=num_classes))
+
+
+# -- several frameworks, backends and rounds ---------------------------------------------------
+
+def plan(variants, *, backends, frameworks) -> list[dict]:
+    """Jobs {framework, backend, variant} in measuring order: per variant, each backend's zoo and
+    keras.applications rows, then PyTorch (skipped where the framework has no such model or no torch)."""
+    jobs = []
+    for variant in variants:
+        for backend in backends:
+            jobs.append({"framework": "zoo", "backend": backend, "variant": variant})
+            if "keras-applications" in frameworks and variant in KERAS_APPLICATIONS:
+                jobs.append({"framework": "keras-applications", "backend": backend, "variant": variant})
+        if torch_available():
+            for framework in ("pytorch-eager", "pytorch-compile"):
+                if framework in frameworks:
+                    jobs.append({"framework": framework, "backend": "pytorch", "variant": variant})
+    return [job for job in jobs if job["framework"] in frameworks]
+
+
+def measure_in_subprocess(job: dict, options: dict, *, timeout: float = 3600) -> list[dict]:
+    """`measure` in a fresh Python process with `KERAS_BACKEND` set to the job's backend; a process that
+    fails is a failed row naming the last line it printed."""
+    env = {**os.environ, "ZOO_QUIET_BACKEND": "1"}
+    env["KERAS_BACKEND"] = "torch" if job["backend"] == "pytorch" else job["backend"]  # no TF beside torch
+    request = json.dumps({"framework": job["framework"], "variant": job["variant"], **options})
+    try:
+        done = subprocess.run([sys.executable, "-m", "zoo.throughput", request], env=env, capture_output=True,
+                              text=True, timeout=timeout)
+        if done.returncode == 0:
+            return json.loads(done.stdout.strip().splitlines()[-1])
+        why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+    except subprocess.TimeoutExpired:
+        why = f"no result within {timeout:.0f} s"
+    common = {k: options[k] for k in ("input_size", "batch_size", "precision")}
+    return [_row(job["framework"], job["variant"], "train", error=why, macs=None, device="",
+                 extra={"backend": job["backend"]}, **common)]
+
+
 def throughput_table(variants, *, input_size=224, batch_size=256, precision="mixed_bfloat16", steps=20, warmup=3,
-                     with_timm: bool | None = None, log=print):
-    """All rows (zoo variants, then timm eager and compiled for resnet18/resnet50), with the environment
-    and, for timm rows, `zoo_ratio` = zoo images/s divided by that timm row's images/s."""
+                     backends=None, frameworks=DEFAULT_FRAMEWORKS, rounds: int = 1, log=print):
+    """All rows, with `zoo_ratio` = the zoo's images/s (on the backend this process uses) over each other
+    row's for the same model and mode. With `backends` or `rounds > 1` every job runs in its own process,
+    rounds interleaved, and each measurement keeps its median over the rounds (`rounds_images_per_second`
+    lists them); otherwise everything runs here, on this process's backend."""
     import pandas as pd
 
-    rows = []
-    for variant in variants:
-        log(f"zoo {variant}: {input_size}x{input_size}, batch {batch_size}, {precision}")
-        rows += measure_zoo(variant, input_size=input_size, batch_size=batch_size, precision=precision,
-                            steps=steps, warmup=warmup)
-        keras.backend.clear_session()
-    if with_timm is None:
-        with_timm = timm_available()
-    if with_timm:
-        macs = {r["model"]: r["macs_per_image"] for r in rows}
-        for name in [v for v in variants if v in TIMM_MODELS]:
-            for compiled in (False, True):
-                log(f"timm {name} ({'torch.compile' if compiled else 'eager'})")
-                rows += measure_timm(name, input_size=input_size, batch_size=batch_size, precision=precision,
-                                     steps=steps, warmup=warmup, compiled=compiled, macs=macs[name])
-    table = pd.DataFrame(rows)
-    env = environment()
-    for key, value in env.items():
-        table[key] = value
-    # the ratio uses the loop `zoo train` itself picks here (device loop on JAX with an accelerator)
-    from zoo.training import resolve_loop
+    from zoo.backends import configured_backend
 
-    loop = resolve_loop("auto")
-    zoo_speed = {(r["model"], r["mode"]): r.get("images_per_second") for r in rows
-                 if r["framework"] == "zoo" and r.get("loop", loop) == loop}
-    table["zoo_ratio"] = [
-        (zoo_speed.get((m, mode)) / s) if f != "zoo" and s and zoo_speed.get((m, mode)) else None
-        for f, m, mode, s in zip(table["framework"], table["model"], table["mode"],
-                                 table.get("images_per_second", [None] * len(table)))]
+    home = configured_backend()
+    isolated = bool(backends) or rounds > 1
+    jobs = plan(variants, backends=backends or [home], frameworks=frameworks)
+    options = dict(input_size=input_size, batch_size=batch_size, precision=precision, steps=steps, warmup=warmup)
+    rows = []
+    for round_ in range(1, rounds + 1):
+        for job in jobs:
+            log(f"{'round ' + str(round_) + ': ' if rounds > 1 else ''}{job['framework']} ({job['backend']}) "
+                f"{job['variant']}: {input_size}x{input_size}, batch {batch_size}, {precision}")
+            found = measure_in_subprocess(job, options) if isolated else measure(
+                job["framework"], job["variant"], **options)
+            rows += [{**row, "round": round_} for row in found]
+    table = median_over_rounds(pd.DataFrame(rows))
+    table["zoo_ratio"] = _zoo_ratios(table, home)
     return table
 
 
-MARKDOWN_COLUMNS = (("framework", "framework"), ("model", "model"), ("mode", "mode"), ("loop", "loop"),
-                    ("input_size", "input"),
-                    ("batch_size", "batch"), ("precision", "precision"), ("images_per_second", "images/s"),
-                    ("step_ms", "ms/step"), ("tflops", "TFLOP/s"), ("mfu", "MFU %"), ("zoo_ratio", "zoo / this"),
-                    ("status", "status"))
+def median_over_rounds(table):
+    """One row per measurement (KEY): the median round's row, with every round's images/s listed."""
+    import pandas as pd
+
+    if "round" not in table or table["round"].nunique() < 2:
+        return table.drop(columns=["round"], errors="ignore")
+    merged = []
+    for _, group in table.groupby(list(KEY), dropna=False, sort=False):
+        ok = group[group["status"] == "ok"].sort_values("images_per_second")
+        pick = ok.iloc[(len(ok) - 1) // 2] if len(ok) else group.iloc[-1]
+        row = pick.to_dict()
+        if len(ok):
+            row.update(images_per_second=float(ok["images_per_second"].median()),
+                       rounds_images_per_second=" ".join(f"{v:.1f}" for v in group["images_per_second"]))
+            factor = row["images_per_second"] / pick["images_per_second"]  # 1 for an odd number of rounds
+            row.update(step_ms=pick["step_ms"] / factor, tflops=pick["tflops"] * factor)
+            if row.get("peak_tflops"):
+                row["mfu"] = row["tflops"] / row["peak_tflops"]
+        merged.append(row)
+    return pd.DataFrame(merged).drop(columns=["round"])
+
+
+def _zoo_ratios(table, home: str) -> list:
+    """zoo images/s on `home` (its default loop there) over each row's, for the same model and mode;
+    keras.applications rows compare with the zoo on their own backend."""
+    from zoo.training import resolve_loop
+
+    speeds = {}
+    for r in table.to_dict("records"):
+        if r["framework"] == "zoo" and r.get("images_per_second") == r.get("images_per_second"):
+            if r.get("loop") in (None, resolve_loop("auto")) or r["mode"] == "inference":
+                speeds.setdefault((r.get("backend"), r["model"], r["mode"]), r.get("images_per_second"))
+    ratios = []
+    for r in table.to_dict("records"):
+        own = r["framework"] == "zoo" and r.get("backend") == home
+        against = r.get("backend") if r["framework"] == "keras-applications" else home
+        zoo_speed, speed = speeds.get((against, r["model"], r["mode"])), r.get("images_per_second")
+        ratios.append(zoo_speed / speed if not own and zoo_speed and speed and speed == speed else None)
+    return ratios
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+MARKDOWN_COLUMNS = (("framework", "framework"), ("backend", "backend"), ("model", "model"), ("mode", "mode"),
+                    ("loop", "loop"), ("input_size", "input"), ("batch_size", "batch"), ("precision", "precision"),
+                    ("images_per_second", "images/s"), ("step_ms", "ms/step"), ("tflops", "TFLOP/s"),
+                    ("mfu", "MFU %"), ("zoo_ratio", "zoo / this"), ("status", "status"))
 
 
 def throughput_markdown(table) -> str:
@@ -237,35 +448,44 @@ def throughput_markdown(table) -> str:
         if value is None or (isinstance(value, float) and value != value):
             return None
         if key == "images_per_second":
-            return f"{value:,.0f}"
+            return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
         if key in ("step_ms", "tflops"):
-            return f"{value:.2f}"
+            return f"{value:.2f}" if key == "step_ms" or value >= 0.1 else f"{value:.3f}"
         if key == "mfu":
             return f"{100 * value:.1f}"
         if key == "zoo_ratio":
             return f"{value:.2f}x"
         return value.item() if hasattr(value, "item") else value
 
-    rows = [{k: cell(k, r.get(k)) for k, _ in MARKDOWN_COLUMNS} for r in table.to_dict("records")]
-    first = table.iloc[0]
-    header = (f"device: {first['device']}; backend: {first['backend']} {first['backend_version']}; "
-              f"keras {first['keras_version']}; git {first['git_sha']}")
-    failed = [f"- {r['framework']} {r['model']} {r['mode']}: {r['error']}" for r in table.to_dict("records")
+    records = table.to_dict("records")
+    rows = [{k: cell(k, r.get(k)) for k, _ in MARKDOWN_COLUMNS} for r in records]
+    first = next((r for r in records if r["framework"] == "zoo" and r["status"] == "ok"), records[0])
+    peak = first.get("peak_tflops")
+    header = (f"device: {first['device']}"
+              + (f" (peak {1000 * peak:.0f} GFLOP/s: float32 matrix product)" if peak and peak < 10 else "")
+              + f"; keras {first.get('keras_version')}; git {first.get('git_sha')}")
+    failed = [f"- {r['framework']} ({r.get('backend')}) {r['model']} {r['mode']}: {r['error']}" for r in records
               if r["status"] != "ok"]
     return "\n".join([header, "", format_table(rows, list(MARKDOWN_COLUMNS))] + (["", *failed] if failed else [])) + "\n"
 
 
 def write_throughput(table, out) -> list:
-    """throughput.parquet / .csv / .md in `out` (each written atomically); returns the paths."""
-    from pathlib import Path
-
-    from zoo.results import write_text_atomic
+    """throughput.parquet / .csv / .md in `out`, written together (zoo.files.atomic_write_all); returns the paths."""
+    from zoo.files import atomic_write_all
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / ".throughput.parquet.tmp"
-    table.to_parquet(tmp, index=False)
-    tmp.replace(out / "throughput.parquet")
-    write_text_atomic(out / "throughput.csv", table.to_csv(index=False))
-    write_text_atomic(out / "throughput.md", throughput_markdown(table))
-    return [out / "throughput.parquet", out / "throughput.csv", out / "throughput.md"]
+    paths = [out / "throughput.parquet", out / "throughput.csv", out / "throughput.md"]
+    atomic_write_all({paths[0]: lambda tmp: table.to_parquet(tmp, index=False),
+                      paths[1]: lambda tmp: table.to_csv(tmp, index=False),
+                      paths[2]: lambda tmp: Path(tmp).write_text(throughput_markdown(table))})
+    return paths
+
+
+if __name__ == "__main__":  # one job in a process of its own: measure_in_subprocess
+    from zoo.quiet import install
+
+    install()
+    request = json.loads(sys.argv[1])
+    found = measure(request.pop("framework"), request.pop("variant"), **request)
+    print(json.dumps(found, default=lambda v: v.item() if hasattr(v, "item") else str(v)))

@@ -32,6 +32,7 @@ from typing import Callable
 import keras
 import numpy as np
 
+from zoo import runtime
 from zoo.batchnorm import reestimate_batchnorm
 from zoo.budget import LinearDecay, Phases, TrainClock, other_seconds
 from zoo.data import load_dataset
@@ -468,6 +469,7 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
     compiling train step, which is kept: no step is thrown away), train, validation, test, inference, other.
     """
     began = time.perf_counter()
+    runtime.warn_if_eigen_by_accident()
     recipe = get_recipe(recipe, **overrides) if isinstance(recipe, str) else recipe.with_overrides(**overrides)
     with data_parallel(recipe.devices, recipe.batch_size) as devices:
         enable_compilation_cache()

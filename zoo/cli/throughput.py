@@ -1,22 +1,47 @@
-"""`zoo throughput`: training and inference images/s, TFLOP/s and MFU per variant."""
+"""`zoo throughput`: training and inference images/s, TFLOP/s and MFU per variant, beside keras.applications
+and PyTorch, on one backend or several."""
 
 from __future__ import annotations
 
 import sys
 
+from zoo.backends import BACKEND_PACKAGES
+from zoo.cli.args import count
+from zoo.errors import ZooError
 from zoo.registry import get_spec
 
 
+def _names(kind: str, allowed):
+    def parse(text: str) -> list[str]:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        unknown = [n for n in names if n not in allowed]
+        if not names or unknown:
+            from argparse import ArgumentTypeError
+
+            raise ArgumentTypeError(f"unknown {kind} {unknown[0]!r} (choose from {', '.join(allowed)})" if unknown
+                                    else f"no {kind} named in {text!r}")
+        return names
+    return parse
+
+
 def add_parser(sub) -> None:
-    p = sub.add_parser("throughput", help="training and inference images/s, TFLOP/s and MFU (and timm's, "
-                                          "when torch and timm are installed)")
+    from zoo.throughput import DEFAULT_FRAMEWORKS, FRAMEWORKS
+
+    p = sub.add_parser("throughput", help="training and inference images/s, TFLOP/s and MFU beside "
+                                          "keras.applications and PyTorch (when installed)")
     p.add_argument("variants", nargs="+", help="variant names, e.g. resnet18 resnet50")
     p.add_argument("--input-size", type=int, default=224)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--precision", choices=["float32", "mixed_bfloat16", "mixed_float16"], default="mixed_bfloat16")
-    p.add_argument("--steps", type=int, default=20, help="timed steps (default 20)")
+    p.add_argument("--steps", type=count, default=20, help="timed steps; a row keeps their median (default 20)")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3)")
-    p.add_argument("--no-timm", action="store_true", help="do not measure timm even when it is installed")
+    p.add_argument("--backends", type=_names("backend", tuple(BACKEND_PACKAGES)),
+                   help="comma-separated Keras backends, each measured in its own process (e.g. tensorflow,jax,torch)")
+    p.add_argument("--frameworks", type=_names("framework", FRAMEWORKS), default=list(DEFAULT_FRAMEWORKS),
+                   help=f"comma-separated, from {', '.join(FRAMEWORKS)} (default {','.join(DEFAULT_FRAMEWORKS)}; "
+                        "keras-applications only for resnet50/101/152, PyTorch only when torch is installed)")
+    p.add_argument("--rounds", type=count, default=1,
+                   help="measure everything this many times, interleaved, one process per job; keep medians")
     p.add_argument("--out", default="bench/throughput", help="folder for throughput.{parquet,csv,md}")
     p.set_defaults(func=run)
 
@@ -24,14 +49,16 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     for name in args.variants:
         get_spec(name)  # unknown names fail before Keras loads and anything is measured
+    if "zoo" not in args.frameworks:
+        raise ZooError("--frameworks must include zoo: every other row is compared with it")
     from zoo.throughput import throughput_table, write_throughput
 
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
     table = throughput_table(args.variants, input_size=args.input_size, batch_size=args.batch_size,
-                             precision=args.precision, steps=args.steps, warmup=args.warmup,
-                             with_timm=False if args.no_timm else None, log=log)
+                             precision=args.precision, steps=args.steps, warmup=args.warmup, backends=args.backends,
+                             frameworks=args.frameworks, rounds=args.rounds, log=log)
     paths = write_throughput(table, args.out)
     print(paths[-1].read_text(), end="")
     return 0 if (table["status"] == "ok").all() else 1

@@ -1,0 +1,60 @@
+"""Process-wide choices made before the backend loads: which CPU kernels TensorFlow uses.
+
+TensorFlow ships two sets of CPU kernels: Eigen's and oneDNN's (the library PyTorch's CPU convolutions use).
+It turns oneDNN on by itself only on CPUs with AVX-512 or AMX; on an AVX2 machine it keeps Eigen, whose
+convolution backward pass is the slowest part of training there (profile and before/after numbers:
+benchmarks/results/cpu-2core/README.md, "Where training time goes on the CPU"). `prefer_onednn()`, run when
+`zoo` is imported, asks for oneDNN on x86 unless the environment already says otherwise
+(`TF_ENABLE_ONEDNN_OPTS=0` keeps Eigen). TensorFlow reads the variable once, when it is imported, so a
+process that imported TensorFlow before `zoo` keeps what it had; `onednn_enabled()` says which it is.
+
+>>> onednn_enabled() in (True, False)
+True
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import warnings
+
+ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
+_X86 = ("x86_64", "amd64", "i686", "x86")
+
+
+def prefer_onednn() -> None:
+    """Ask TensorFlow for oneDNN kernels on x86 CPUs, unless set already or TensorFlow is loaded."""
+    if platform.machine().lower() in _X86 and "tensorflow" not in sys.modules:
+        os.environ.setdefault(ONEDNN_ENV, "1")
+
+
+def onednn_enabled() -> bool:
+    """Whether TensorFlow in this process computes with oneDNN kernels (as it decided at import: the
+    variable when set, else on only for x86 CPUs with AVX-512 or AMX)."""
+    value = os.environ.get(ONEDNN_ENV)
+    if value is not None:
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    flags = _cpu_flags()
+    return platform.machine().lower() in _X86 and any(f.startswith(("avx512", "amx")) for f in flags)
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def warn_if_eigen_by_accident() -> None:
+    """Warn (once per process) when TensorFlow was imported before zoo on an x86 CPU where it then chose
+    Eigen's slower kernels by itself: the user did not set TF_ENABLE_ONEDNN_OPTS and does not know."""
+    if ("tensorflow" in sys.modules and ONEDNN_ENV not in os.environ
+            and platform.machine().lower() in _X86 and not onednn_enabled()):
+        warnings.warn("TensorFlow was imported before zoo and computes with its Eigen CPU kernels, which train "
+                      "ResNets about 25% slower on this CPU: import zoo first, or set TF_ENABLE_ONEDNN_OPTS=1 "
+                      "before starting Python", RuntimeWarning, stacklevel=3)

@@ -1,0 +1,98 @@
+"""The same network in plain PyTorch (`torch.nn`), built from a `ResNetSpec`, for timing the zoo against
+PyTorch itself: same layers, shapes and trainable parameter count (asserted by `reference_model`).
+
+Why not timm or torchvision: both are optional, and torchvision only loads against the torch build it was
+compiled for (PyPI's torchvision 0.28 fails against the CPU-only torch 2.13.0+cpu with "operator
+torchvision::nms does not exist", which also breaks timm). `zoo throughput` uses timm when it imports and
+this reference otherwise; it covers the published layouts: one-conv stems, basic and bottleneck blocks,
+1x1 (+BN) or ResNet-D shortcuts, global pooling heads.
+
+>>> from zoo.registry import resolve_spec
+>>> net = reference_model(resolve_spec("resnet_tiny", num_classes=10))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from zoo.spec import BLOCK_KERNEL, ResNetSpec
+
+#: Spec values the reference reproduces; anything else is refused with the field named.
+SUPPORTED = {"block": ("basic", "bottleneck"), "shortcut": ("conv", "conv_bn", "avg_down"),
+             "stem_deep": (False,), "head": ("gap", "gmp"), "activation": ("relu",),
+             "stem_activation": ("relu", "linear"), "head_hidden": (0,), "head_activation": ("linear",),
+             "block_dropout": (0.0,)}
+
+
+def unsupported(spec: ResNetSpec) -> str | None:
+    """Why `spec` has no PyTorch reference (the first knob out of reach), or None."""
+    for field, allowed in SUPPORTED.items():
+        if getattr(spec, field) not in allowed:
+            return f"no PyTorch reference for {field}={getattr(spec, field)!r} (it covers {list(allowed)})"
+    return None
+
+
+def _modules(spec: ResNetSpec):
+    """(nn, conv, bn, Block) for this spec: the torch layer constructors with its bias and BN settings."""
+    import torch
+    from torch import nn
+
+    def conv(cin, cout, kernel, stride=1):
+        return nn.Conv2d(cin, cout, kernel, stride, padding=kernel // 2, bias=spec.conv_bias)
+
+    def bn(channels):
+        return nn.BatchNorm2d(channels, eps=spec.bn_epsilon, momentum=1 - spec.bn_momentum)
+
+    class Block(nn.Module):
+        def __init__(self, cin, cout, stride, project):
+            super().__init__()
+            if spec.block == "basic":
+                self.branch = nn.Sequential(conv(cin, cout, BLOCK_KERNEL, stride), bn(cout), nn.ReLU(inplace=True),
+                                            conv(cout, cout, BLOCK_KERNEL), bn(cout))
+            else:
+                width = cout // spec.bottleneck_expansion
+                s1, s2 = (stride, 1) if spec.stride_in_1x1 else (1, stride)
+                self.branch = nn.Sequential(conv(cin, width, 1, s1), bn(width), nn.ReLU(inplace=True),
+                                            conv(width, width, BLOCK_KERNEL, s2), bn(width), nn.ReLU(inplace=True),
+                                            conv(width, cout, 1), bn(cout))
+            self.skip = nn.Identity()
+            if project:
+                layers = [conv(cin, cout, 1, 1 if spec.shortcut == "avg_down" else stride)]
+                if spec.shortcut == "avg_down" and stride > 1:
+                    layers.insert(0, nn.AvgPool2d(stride, stride, ceil_mode=True, count_include_pad=False))
+                if spec.shortcut != "conv":
+                    layers.append(bn(cout))
+                self.skip = nn.Sequential(*layers)
+
+        def forward(self, x):
+            return torch.relu(self.branch(x) + self.skip(x))
+
+    return nn, conv, bn, Block
+
+
+def reference_model(spec: ResNetSpec):
+    """`spec` as a `torch.nn.Sequential`, channels first (call `.to(memory_format=torch.channels_last)` for
+    oneDNN's preferred layout); raises ValueError naming the knob when the spec is out of reach."""
+    why = unsupported(spec)
+    if why:
+        raise ValueError(why)
+    nn, conv, bn, Block = _modules(spec)
+    layers = [nn.Conv2d(spec.input_shape[-1], spec.stem_filters, spec.stem_kernel, spec.stem_stride,
+                        padding=spec.stem_kernel // 2 if spec.stem_padding == "same" else 0, bias=spec.conv_bias)]
+    if spec.stem_bn:
+        layers.append(bn(spec.stem_filters))
+    if spec.stem_activation == "relu":
+        layers.append(nn.ReLU(inplace=True))
+    pool = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}.get(spec.stem_pool)
+    if pool:
+        layers.append(pool(spec.stem_pool_size, spec.stem_pool_stride,
+                           padding=spec.stem_pool_size // 2 if spec.stem_pool_padding == "same" else 0))
+    for _, _, cin, cout, stride, project in spec.block_plan():
+        layers.append(Block(cin, cout, stride, project))
+    layers += [nn.AdaptiveAvgPool2d(1) if spec.head == "gap" else nn.AdaptiveMaxPool2d(1), nn.Flatten()]
+    if spec.head_dropout:
+        layers.append(nn.Dropout(spec.head_dropout))
+    layers.append(nn.Linear(spec.stage_channels[-1], spec.num_classes))
+    return nn.Sequential(*layers)
+
+
+def trainable_parameters(module) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
