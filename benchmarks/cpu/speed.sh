@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# CPU training and inference speed (issue 16's protocol): the zoo on every Keras backend, keras.applications and
+# PyTorch eager (channels_last) on the same machine, each job in a process of its own, two interleaved rounds,
+# 3 untimed warm-up steps, images/s from the median step. Run on a quiet machine from a clean checkout:
+#   benchmarks/cpu/speed.sh benchmarks/results/cpu-2core/throughput
+# Then the before/after of the TensorFlow kernel choice (Eigen = TensorFlow's own default on AVX2 CPUs):
+#   benchmarks/cpu/speed.sh benchmarks/results/cpu-2core/throughput kernels
+set -euo pipefail
+out=${1:?"usage: speed.sh OUT [kernels]"}
+common=(--precision float32 --steps 6 --warmup 3)
+if [[ ${2:-} == kernels ]]; then
+  # same processes, same rounds, TF_ENABLE_ONEDNN_OPTS=0 (Eigen, the zoo before d6c35ee) and =1 interleaved
+  for round in 1 2; do
+    for kernels in 0 1; do
+      TF_ENABLE_ONEDNN_OPTS=$kernels python -m zoo throughput resnet18_cifar --input-size 32 --batch-size 64 \
+        "${common[@]}" --frameworks zoo --backends tensorflow --out "$out/kernels/onednn$kernels-round$round/resnet18_cifar"
+      TF_ENABLE_ONEDNN_OPTS=$kernels python -m zoo throughput resnet50 --input-size 96 --batch-size 32 \
+        "${common[@]}" --frameworks zoo --backends tensorflow --out "$out/kernels/onednn$kernels-round$round/resnet50"
+    done
+  done
+  exit 0
+fi
+frameworks=zoo,keras-applications,pytorch-eager,pytorch-compile
+python -m zoo throughput resnet18_cifar --input-size 32 --batch-size 64 "${common[@]}" --rounds 2 \
+  --backends tensorflow,jax,torch --frameworks $frameworks --out "$out/resnet18_cifar-32-b64"
+python -m zoo throughput resnet50 --input-size 96 --batch-size 32 "${common[@]}" --rounds 2 \
+  --backends tensorflow,jax,torch --frameworks $frameworks --out "$out/resnet50-96-b32"
