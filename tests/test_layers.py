@@ -23,6 +23,7 @@ GEOMETRIES = [  # (input size, kernel, stride, padding)
 @pytest.fixture
 def matmul_up_to_4x4(monkeypatch):
     """Every geometry above through the matrix product, whatever this runtime's threshold."""
+    monkeypatch.delenv("ZOO_MATMUL_MAX_POSITIONS", raising=False)
     monkeypatch.setitem(layers.MATMUL_MAX_POSITIONS, "eigen", 16)
     monkeypatch.setitem(layers.MATMUL_MAX_POSITIONS, "other", 16)
 
@@ -78,6 +79,8 @@ def test_eigen_kernels_take_the_matrix_product_up_to_4x4(monkeypatch):
     assert matmul_max_positions() == 16
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
     assert matmul_max_positions() == 4
+    monkeypatch.setenv("ZOO_MATMUL_MAX_POSITIONS", "0")  # for measuring the choice: never
+    assert matmul_max_positions() == 0
 
 
 def test_builders_emit_the_matmul_convolution_on_small_maps(build_once):

@@ -19,7 +19,9 @@ def test_cli_measures_train_and_inference(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0 and "| resnet_tiny | train" in out and "MFU %" in out
     table = pd.read_parquet(tmp_path / "throughput.parquet")
-    jax = keras.backend.backend() == "jax"  # the device loop's train row comes first there
+    from zoo.training import resolve_loop
+
+    jax = resolve_loop("auto") == "device"  # the device loop's train row comes first there (JAX, accelerator)
     assert table["mode"].tolist() == ["train"] * (2 if jax else 1) + ["inference"]
     assert table["loop"].tolist()[:-1] == (["device", "keras"] if jax else ["keras"])
     assert table["status"].eq("ok").all() and (table["images_per_second"] > 0).all()

@@ -1,5 +1,7 @@
 """The one custom layer zoo needs, registered so `.keras` files reload without `custom_objects`."""
 
+import os
+
 import keras
 
 from zoo import runtime
@@ -34,11 +36,14 @@ class ChannelPad(keras.layers.Layer):
 #: Largest output map (in positions) a convolution computes as one matrix product: up to 4x4 with
 #: TensorFlow's Eigen kernels, up to 2x2 elsewhere (oneDNN and the other backends are faster than a matrix
 #: product on larger maps). Measured on resnet18 / resnet18_cifar / resnet18_mnist_functional training steps:
-#: benchmarks/results/cpu-2core/README.md, "Where training time goes on the CPU".
+#: benchmarks/results/cpu-2core/README.md, "Where training time goes on the CPU". `ZOO_MATMUL_MAX_POSITIONS`
+#: in the environment overrides both (0: never), for measuring the choice.
 MATMUL_MAX_POSITIONS = {"eigen": 16, "other": 4}
 
 
 def matmul_max_positions() -> int:
+    if os.environ.get("ZOO_MATMUL_MAX_POSITIONS", "").strip().isdigit():
+        return int(os.environ["ZOO_MATMUL_MAX_POSITIONS"])
     eigen = keras.backend.backend() == "tensorflow" and not runtime.onednn_enabled()
     return MATMUL_MAX_POSITIONS["eigen" if eigen else "other"]
 

@@ -159,7 +159,7 @@ def _keras_rows(framework: str, variant: str, model, *, input_size, batch_size, 
 
     from zoo import device_loop
     from zoo.macs import count_macs
-    from zoo.training import resolve_jit_compile
+    from zoo.training import has_accelerator, resolve_jit_compile
 
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
                   loss=keras.losses.CategoricalCrossentropy(from_logits=True),
@@ -169,7 +169,7 @@ def _keras_rows(framework: str, variant: str, model, *, input_size, batch_size, 
     common = dict(steps=steps, warmup=warmup, input_size=input_size, batch_size=batch_size, precision=precision,
                   macs=count_macs(model))
     rows = []
-    if framework == "zoo" and device_loop.available():
+    if framework == "zoo" and device_loop.available() and has_accelerator():  # where `zoo train` uses it
         rows.append(_device_loop_row(model, variant, x, y, **common))
     # Each step brings its loss / predictions to the host, so it has finished on the device when timed.
     rows.append(_measured(framework, variant, "train", lambda: float(model.train_on_batch(x, y)),
