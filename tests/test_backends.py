@@ -18,7 +18,8 @@ HERE = Path(__file__).parent
 # is TF-only too: on JAX 2.9 s of a 25 s run fell outside every phase (freeing compiled programs), still open.
 SKIP_ON_OTHER_BACKENDS = ("not distributed and not bayesian_and_hyperband and not time_to_target "
                           "and not time_columns")
-BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax"}
+BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+OPTIONAL = ("torch",)  # an optional extra (a CPU-only build is enough): skipped where it is not installed
 
 
 @pytest.mark.parametrize("backend", sorted(BACKEND_PACKAGES))
@@ -26,6 +27,8 @@ def test_portable_tests_pass_on_backend(backend):
     if backend == keras.backend.backend():
         pytest.skip(f"{backend} is this process's backend: the portable tests already ran here")
     if importlib.util.find_spec(BACKEND_PACKAGES[backend]) is None:
+        if backend in OPTIONAL:
+            pytest.skip(f"the {backend} backend is not installed (pip install -e '.[torch]')")
         pytest.fail(f"the {backend} backend is not installed; install the test extra: pip install -e '.[test]'")
     env = {**os.environ, "KERAS_BACKEND": backend}
     result = subprocess.run(

@@ -254,7 +254,7 @@ def measure_torch(variant: str, *, input_size: int = 224, batch_size: int = 256,
     device = torch.device("cuda" if cuda else "cpu")
     common = dict(input_size=input_size, batch_size=batch_size, precision=precision, macs=macs,
                   device=torch.cuda.get_device_name(0) if cuda else None)
-    extra = {"backend": "pytorch", "backend_version": torch.__version__, "loop": "eager"}
+    extra = {"backend": "pytorch", "backend_version": torch.__version__, "loop": "compiled" if compiled else "eager"}
     dtype = {"mixed_bfloat16": torch.bfloat16, "mixed_float16": torch.float16}.get(precision)
     try:
         model, source = _torch_model(variant, input_size=input_size, num_classes=num_classes)
