@@ -6,6 +6,8 @@ os.environ.setdefault("ZOO_PARTIAL_DATA", "1")  # the tests' datasets are tiny c
 
 import pytest  # noqa: E402
 
+import zoo  # noqa: E402,F401  first: zoo.runtime decides TensorFlow's CPU kernels before any test module loads it
+
 
 @functools.lru_cache(maxsize=None)
 def built(name: str):

@@ -44,3 +44,17 @@ def test_a_process_that_loaded_tensorflow_first_is_warned(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         runtime.warn_if_eigen_by_accident()
+
+
+def test_other_backends_leave_tensorflow_alone_even_when_a_parent_chose_onednn():
+    """A torch process that imports TensorFlow too (keras-tuner does) hung with TF's oneDNN kernels on."""
+    code = ("import os, zoo; print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'), "
+            "os.environ.get('ZOO_ONEDNN_DEFAULTED'))")
+    base = {k: v for k, v in os.environ.items() if k not in ("TF_ENABLE_ONEDNN_OPTS", "ZOO_ONEDNN_DEFAULTED")}
+    cases = [({"KERAS_BACKEND": "torch"}, "None None"),
+             ({"KERAS_BACKEND": "jax", "TF_ENABLE_ONEDNN_OPTS": "1", "ZOO_ONEDNN_DEFAULTED": "1"}, "None None"),
+             ({"KERAS_BACKEND": "jax", "TF_ENABLE_ONEDNN_OPTS": "1"}, "1 None")]  # the user's own choice stays
+    for extra, expected in cases:
+        done = subprocess.run([sys.executable, "-c", code], env={**base, **extra}, capture_output=True, text=True,
+                              timeout=120)
+        assert done.stdout.strip() == expected, (extra, done.stdout, done.stderr[-500:])

@@ -20,13 +20,26 @@ import sys
 import warnings
 
 ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
+_DEFAULTED = "ZOO_ONEDNN_DEFAULTED"  # set beside it when the value is zoo's default, not the user's
 _X86 = ("x86_64", "amd64", "i686", "x86")
 
 
 def prefer_onednn() -> None:
-    """Ask TensorFlow for oneDNN kernels on x86 CPUs, unless set already or TensorFlow is loaded."""
-    if platform.machine().lower() in _X86 and "tensorflow" not in sys.modules:
-        os.environ.setdefault(ONEDNN_ENV, "1")
+    """Ask TensorFlow for oneDNN kernels on x86 CPUs when it is Keras' backend, unless set already or
+    TensorFlow is loaded. Not for the other backends: a process on torch that also imports TensorFlow
+    (keras-tuner does) hung in torch's first convolution gradient with TensorFlow's oneDNN kernels on (two
+    OpenMP users in one process), and TensorFlow computes nothing there anyway; a child process on another
+    backend that inherited zoo's choice from its parent drops it again."""
+    from zoo.backends import configured_backend
+
+    if "tensorflow" in sys.modules:
+        return
+    if configured_backend() == "tensorflow":
+        if platform.machine().lower() in _X86 and ONEDNN_ENV not in os.environ:
+            os.environ[ONEDNN_ENV] = "1"
+            os.environ[_DEFAULTED] = "1"
+    elif os.environ.pop(_DEFAULTED, None) == "1":
+        os.environ.pop(ONEDNN_ENV, None)
 
 
 def onednn_enabled() -> bool:
