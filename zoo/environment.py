@@ -22,6 +22,8 @@ from pathlib import Path
 
 import keras
 
+from zoo.runtime import cpuinfo
+
 ENVIRONMENT_KEYS = ("backend", "backend_version", "keras_version", "device", "host", "python_version",
                     "zoo_version", "git_sha")
 
@@ -39,13 +41,7 @@ def backend_version() -> str:
 
 
 def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 def device_name() -> str:

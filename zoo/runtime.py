@@ -14,6 +14,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import sys
@@ -53,14 +54,21 @@ def onednn_enabled() -> bool:
 
 
 def _cpu_flags() -> set[str]:
+    return set((cpuinfo("flags") or "").split())
+
+
+@functools.lru_cache(maxsize=None)
+def cpuinfo(field: str) -> str | None:
+    """The value of the first `field` line of /proc/cpuinfo ("model name", "flags"); None where there is none."""
     try:
         with open("/proc/cpuinfo") as info:
             for line in info:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
+                name, _, value = line.partition(":")
+                if name.strip() == field:
+                    return value.strip()
     except OSError:
         pass
-    return set()
+    return None
 
 
 def warn_if_eigen_by_accident() -> None:

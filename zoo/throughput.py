@@ -69,20 +69,13 @@ def cpu_peak_tflops(*, size: int = 2048, repeats: int = 10, cache: bool = True) 
     import numpy as np
 
     a = np.random.default_rng(0).random((size, size), dtype=np.float32)
-    a @ a  # warm-up: threads, pages
-    best = min(_seconds(lambda: a @ a) for _ in range(repeats))
+    best = min(_step_times(lambda: a @ a, steps=repeats, warmup=1))  # warm-up: threads, pages
     tflops = 2 * size**3 / best / 1e12
     if cache:
         from zoo.results import write_text_atomic
 
         write_text_atomic(path, json.dumps({"key": key, "tflops": tflops, "measured": time.time()}))
     return tflops
-
-
-def _seconds(call) -> float:
-    start = time.perf_counter()
-    call()
-    return time.perf_counter() - start
 
 
 def peak_tflops(device: str, precision: str) -> float | None:
