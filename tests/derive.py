@@ -20,6 +20,9 @@ def derived_params(spec: ResNetSpec) -> tuple[int, int]:
     def conv(k, c_in, c_out):
         return k * k * c_in * c_out + (c_out if bias else 0)
 
+    def grouped(width):  # the bottleneck's 3x3, in spec.groups groups
+        return 9 * width * width // spec.groups + (width if bias else 0)
+
     def bn(c):
         nonlocal bn_channels
         bn_channels += c
@@ -33,14 +36,19 @@ def derived_params(spec: ResNetSpec) -> tuple[int, int]:
         c = f
 
     for _, _, c_in, c_out, _, project in spec.block_plan():
-        w = c_out // spec.bottleneck_expansion
+        # torchvision: width = int(planes * base_width / 64) * groups, the 3x3 conv grouped
+        w = c_out // spec.bottleneck_expansion * spec.base_width // 64 * spec.groups
         trainable += {
-            "basic": lambda: conv(3, c_in, c_out) + bn(c_out) + conv(3, c_out, c_out) + bn(c_out),
-            "bottleneck": lambda: conv(1, c_in, w) + bn(w) + conv(3, w, w) + bn(w) + conv(1, w, c_out) + bn(c_out),
-            "preact_basic": lambda: bn(c_in) + conv(3, c_in, c_out) + bn(c_out) + conv(3, c_out, c_out),
-            "preact_bottleneck": lambda: bn(c_in) + conv(1, c_in, w) + bn(w) + conv(3, w, w) + bn(w)
+            ("basic", False): lambda: conv(3, c_in, c_out) + bn(c_out) + conv(3, c_out, c_out) + bn(c_out),
+            ("bottleneck", False): lambda: conv(1, c_in, w) + bn(w) + grouped(w) + bn(w) + conv(1, w, c_out)
+            + bn(c_out),
+            ("basic", True): lambda: bn(c_in) + conv(3, c_in, c_out) + bn(c_out) + conv(3, c_out, c_out),
+            ("bottleneck", True): lambda: bn(c_in) + conv(1, c_in, w) + bn(w) + grouped(w) + bn(w)
             + conv(1, w, c_out),
-        }[spec.block]()
+        }[spec.block, spec.preact]()
+        if spec.attention == "se":  # two dense layers with biases through max(1, c // reduction) units
+            hidden = max(1, c_out // spec.se_reduction)
+            trainable += c_out * hidden + hidden + hidden * c_out + c_out
         if project:
             trainable += {
                 "conv": lambda: conv(1, c_in, c_out),

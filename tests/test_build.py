@@ -44,6 +44,17 @@ PUBLISHED = {
     "resnet18d": 11_708_744,
     "wide_resnet28_10": 36_479_194,
     "resnet_tiny": 19_954,
+    # composed block options: torchvision's resnext50_32x4d, resnext101_32x8d, wide_resnet50_2; timm's
+    # seresnet50, seresnext50_32x4d; osmr/imgclsmob's CIFAR resnext29_32x4d and seresnet20 (their README
+    # tables). ResNeXt-29 8x64d: Xie et al. give 34.4M (test_published_rounded_counts).
+    "resnext50_32x4d": 25_028_904,
+    "resnext101_32x8d": 88_791_336,
+    "wide_resnet50_2": 68_883_240,
+    "seresnet50": 28_088_024,
+    "seresnext50_32x4d": 27_559_896,
+    "resnext29_32x4d": 4_775_754,
+    "seresnet20": 274_847,
+    "resnext29_8x64d": 34_426_698,
 }
 
 STAGE_SHAPES = {  # output shape of stem, stage1..4, head for the six source-article variants
@@ -148,11 +159,24 @@ def test_stride_placement_in_bottlenecks():
     assert v1.output_shape == v15.output_shape == (None, 10)
 
 
-@pytest.mark.parametrize("block", ["basic", "bottleneck", "preact_basic", "preact_bottleneck"])
+def test_published_rounded_counts():
+    assert round(PUBLISHED["resnext29_8x64d"] / 1e6, 1) == 34.4  # Xie et al. 2017, table 7
+
+
+OPTIONS = {  # block options that compose with both blocks (groups / base_width: bottlenecks only)
+    "plain": {}, "preact": dict(preact=True), "se": dict(attention="se", se_reduction=2),
+    "drop_path": dict(drop_path=0.2), "preact_se": dict(preact=True, attention="se", se_reduction=4),
+}
+
+
+@pytest.mark.parametrize("block", ["basic", "bottleneck"])
+@pytest.mark.parametrize("options", sorted(OPTIONS))
 @pytest.mark.parametrize("shortcut", ["conv", "conv_bn", "identity_pad", "avg_down"])
-def test_every_block_and_shortcut_combination_builds_and_runs(block, shortcut):
+def test_every_block_option_and_shortcut_combination_builds_and_runs(block, options, shortcut):
+    grouped = dict(groups=2, base_width=32) if block == "bottleneck" and options != "plain" else {}
     spec = dataclasses.replace(zoo.get_spec("resnet_tiny"), block=block, shortcut=shortcut,
-                               stem_filters=4, widths=(4, 8, 16), block_dropout=0.1)
+                               stem_filters=4, widths=(4, 8, 16), block_dropout=0.1, **OPTIONS[options],
+                               **grouped)
     model = zoo.build(spec, input_shape=(16, 16, 3))
     assert (param_counts(model)["trainable"], param_counts(model)["non_trainable"]) == derived_params(
         zoo.resolve_spec(spec, input_shape=(16, 16, 3)))
@@ -209,3 +233,25 @@ def test_a_network_too_big_for_memory_is_refused_before_allocation():
     check_fits_in_memory(zoo.get_spec("resnet18"), memory=2**30)  # 47 MB of weights fit in 1 GiB
     with pytest.raises(zoo.SpecError, match="this machine has 0.1 GiB of memory"):
         check_fits_in_memory(zoo.get_spec("resnet18"), memory=2**26)
+
+
+def test_drop_path_rises_linearly_and_is_the_identity_at_inference():
+    model = zoo.build("resnet_tiny", drop_path=0.5)  # three blocks: rates 0, 0.25, 0.5
+    names = {layer.name: layer for layer in model.layers}
+    assert "stage1_block1_drop_path" not in names
+    assert [names[f"stage{i}_block1_drop_path"].rate for i in (2, 3)] == [0.25, 0.5]
+    x = np.random.default_rng(0).random((8, 32, 32, 3)).astype("float32")
+    plain = zoo.build("resnet_tiny")
+    for layer in plain.layers:
+        layer.set_weights(model.get_layer(layer.name).get_weights())
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x, training=False)),
+                               keras.ops.convert_to_numpy(plain(x, training=False)), atol=1e-5)
+
+
+def test_squeeze_excite_and_groups_layers():
+    model = zoo.build("resnet_tiny", block="bottleneck", widths=(8, 16, 32), groups=4, base_width=32,
+                      attention="se", se_reduction=4)
+    assert model.get_layer("stage2_block1_conv2").groups == 4
+    assert model.get_layer("stage2_block1_conv2").filters == 32  # int(16 * 32 / 64) * 4 (widths are planes)
+    assert model.get_layer("stage2_block1_se_reduce").units == 64 // 4
+    assert model.get_layer("stage2_block1_se_expand").units == 64

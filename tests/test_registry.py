@@ -15,6 +15,8 @@ REQUIRED = SOURCE_ARTICLE_VARIANTS + [
     "resnet18_cifar", "resnet34_cifar", "resnet50_cifar",
     "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
     "preact_resnet18", "resnet18d", "wide_resnet28_10",
+    "resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2", "seresnet50", "seresnext50_32x4d",
+    "resnext29_8x64d", "resnext29_32x4d", "seresnet20",
 ]
 
 

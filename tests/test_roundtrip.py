@@ -16,7 +16,9 @@ TINY_KINDS = {  # small models that between them use every layer kind zoo builds
     "basic_conv_bn": dict(),
     "option_a": dict(shortcut="identity_pad"),
     "resnet_d": dict(shortcut="avg_down", stem_deep=True),
-    "preact_bottleneck": dict(block="preact_bottleneck", stem_filters=4, widths=(4, 8, 16), shortcut="conv"),
+    "preact_bottleneck": dict(block="bottleneck", preact=True, stem_filters=4, widths=(4, 8, 16), shortcut="conv"),
+    "resnext_se_drop_path": dict(block="bottleneck", groups=2, base_width=32, attention="se", se_reduction=2,
+                                 drop_path=0.1, stem_filters=4, widths=(4, 8, 16)),
     "flatten_softmax": dict(head="flatten", head_hidden=16, head_dropout=0.2, head_activation="softmax",
                             stem_pool="max", stem_pool_size=2, stem_pool_stride=2, block_dropout=0.1),
 }

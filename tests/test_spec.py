@@ -62,8 +62,15 @@ def bad(**changes):
         (dict(head_hidden=-1), r"head_hidden must be >= 0, got -1"),
         (dict(name=""), r"name must be a non-empty string, got ''"),
         # combinations
-        (dict(block="preact_basic", zero_init_last_bn=True), r"zero_init_last_bn needs a block with a final BN"),
+        (dict(preact=True, zero_init_last_bn=True), r"zero_init_last_bn needs a block with a final BN"),
         (dict(stride_in_1x1=True), r"stride_in_1x1 only applies to bottleneck blocks"),
+        (dict(groups=32), r"groups only applies to bottleneck blocks \(with block='basic' it must be 1\), got 32"),
+        (dict(base_width=4), r"base_width only applies to bottleneck blocks .*got 4"),
+        (dict(block="bottleneck", groups=0), r"groups must be >= 1, got 0"),
+        (dict(attention="cbam"), r"attention must be one of 'none', 'se', got 'cbam'"),
+        (dict(se_reduction=0), r"se_reduction must be >= 1, got 0"),
+        (dict(drop_path=1.0), r"drop_path must be in \[0.0, 1.0\), got 1.0"),
+        (dict(preact="yes"), r"preact must be true or false, got 'yes'"),
         (dict(shortcut="identity_pad", widths=(8, 16, 4)), r"identity_pad.*stage3 block1 reduces channels 16->4"),
     ],
 )
@@ -97,6 +104,16 @@ def test_min_input_size():
 def test_spatial_plan_of_the_articles_tf2_stem():
     assert get_spec("resnet18_cifar10_tf2").spatial_plan() == [
         ("stem", 15, 15), ("stage1", 15, 15), ("stage2", 8, 8), ("stage3", 4, 4), ("stage4", 2, 2)]
+
+
+@pytest.mark.parametrize("old, block", [("preact_basic", "basic"), ("preact_bottleneck", "bottleneck")])
+def test_specs_saved_with_a_preact_block_kind_still_load(old, block):
+    # before `preact` was a flag, pre-activation was a block kind; such JSON loads as the flag
+    data = {**TINY.to_dict(), "block": old}
+    data.pop("preact")
+    spec = ResNetSpec.from_dict(data)
+    assert (spec.block, spec.preact) == (block, True)
+    assert spec == dataclasses.replace(TINY, block=block, preact=True)
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))

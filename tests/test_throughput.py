@@ -99,7 +99,7 @@ def test_pytorch_rows_use_the_same_network():
     from zoo.torch_reference import unsupported
 
     assert unsupported(resolve_spec("resnet18d")) == "no PyTorch reference for stem_deep=True (it covers [False])"
-    for name in ("resnet18_cifar", "resnet50", "resnet34"):
+    for name in ("resnet18_cifar", "resnet50", "resnet34", "resnext50_32x4d"):
         spec = resolve_spec(name, num_classes=10)
         model = zoo_build(spec)
         keras_count = sum(int(np.prod(w.shape)) for w in model.trainable_weights)

@@ -16,7 +16,7 @@ from zoo.cli import main
 from zoo.errors import ZooError
 from zoo.results import read_table
 from zoo.spec import ResNetSpec
-from zoo.tuning import KNOBS, ZooHyperModel, make_tuner, run_search, trials_folder
+from zoo.tuning import BLOCK_OPTION_KNOBS, KNOBS, ZooHyperModel, make_tuner, run_search, trials_folder
 
 pytestmark = pytest.mark.portable  # also runs under every other installed backend (test_backends)
 
@@ -39,7 +39,7 @@ def hp_with(**values):
 
 def test_default_space_covers_the_article_knobs():
     hm = ZooHyperModel("resnet18_cifar10_d2l", dataset_shape=((32, 32, 3), 10))
-    assert set(hm.search_space) == set(KNOBS)
+    assert set(hm.search_space) == set(KNOBS) - set(BLOCK_OPTION_KNOBS)  # block options: only when named
     assert hm.search_space["stem"]["values"] == ["3x3/1 same", "3x3/1 valid", "7x7/2"]
     assert hm.search_space["stem_pool"]["values"] == ["none", "2/1", "2/2", "3/2"]
     assert hm.search_space["depth"]["values"] == ["18", "34"]
@@ -62,6 +62,16 @@ def test_choices_map_to_spec_fields_and_round_trip():
     tiny = ZooHyperModel("resnet_tiny", dataset_shape=((32, 32, 3), 10))
     assert tiny.search_space["depth"]["values"] == ["base", "x2"]
     assert tiny.spec_for(hp_with(depth="x2")).depths == (2, 2, 2)
+
+
+def test_block_options_map_to_spec_fields():
+    hm = ZooHyperModel("resnet50_cifar", list(BLOCK_OPTION_KNOBS), dataset_shape=((32, 32, 3), 10))
+    spec = hm.spec_for(hp_with(preact=True, attention="se", cardinality="32x4d", drop_path=0.1))
+    assert (spec.preact, spec.attention, spec.groups, spec.base_width, spec.drop_path) == (True, "se", 32, 4, 0.1)
+    assert ResNetSpec.from_json(spec.to_json()) == spec
+    assert zoo.build(spec).get_layer("stage1_block1_conv2").groups == 32
+    with pytest.raises(ZooError, match="cardinality needs a bottleneck base; resnet_tiny has block='basic'"):
+        ZooHyperModel("resnet_tiny", ["cardinality"], dataset_shape=((32, 32, 3), 10))
 
 
 def test_head_hidden_is_conditional_on_the_flatten_head():

@@ -116,35 +116,75 @@ def _merge(y, skip, spec, *, name, activate: bool):
     return factories(spec).act(name=f"{name}_out")(y) if activate else y
 
 
-def basic_block(x, spec: ResNetSpec, *, filters: int, stride: int, project: bool, name: str):
-    """conv3x3-BN-act-conv3x3-BN, plus shortcut, then act (He et al. 2015)."""
-    f = factories(spec)
-    skip = shortcut(x, spec, filters=filters, stride=stride, project=project, name=name)
-    y = f.conv(filters, BLOCK_KERNEL, strides=stride, name=f"{name}_conv1")(x)
-    y = f.act(name=f"{name}_act1")(f.norm(name=f"{name}_bn1")(y))
-    y = _dropout(y, spec, name=name)
-    y = f.conv(filters, BLOCK_KERNEL, name=f"{name}_conv2")(y)
-    y = _last_norm(spec, f"{name}_bn2")(y)
-    return _merge(y, skip, spec, name=name, activate=True)
+def _branch_convs(spec: ResNetSpec, *, filters: int, stride: int):
+    """`(channels, kernel, stride, groups)` of the residual branch's convolutions, in order.
 
-
-def bottleneck_block(x, spec: ResNetSpec, *, filters: int, stride: int, project: bool, name: str):
-    """conv1x1-BN-act-conv3x3-BN-act-conv1x1(x expansion)-BN, plus shortcut, then act.
-
-    The stride sits on the 3x3 conv (torchvision's "v1.5") unless `spec.stride_in_1x1`.
+    Basic: two 3x3. Bottleneck: 1x1 down to `spec.branch_width`, a (grouped) 3x3, 1x1 up to `filters`; the
+    stride sits on the 3x3 (torchvision's "v1.5") unless `spec.stride_in_1x1`.
     """
-    f = factories(spec)
-    width = filters // spec.bottleneck_expansion
+    if not spec.is_bottleneck:
+        return [(filters, BLOCK_KERNEL, stride, 1), (filters, BLOCK_KERNEL, 1, 1)]
+    width = spec.branch_width(filters)
     s1, s2 = (stride, 1) if spec.stride_in_1x1 else (1, stride)
-    skip = shortcut(x, spec, filters=filters, stride=stride, project=project, name=name)
-    y = f.conv(width, 1, strides=s1, name=f"{name}_conv1")(x)
-    y = f.act(name=f"{name}_act1")(f.norm(name=f"{name}_bn1")(y))
-    y = f.conv(width, BLOCK_KERNEL, strides=s2, name=f"{name}_conv2")(y)
-    y = f.act(name=f"{name}_act2")(f.norm(name=f"{name}_bn2")(y))
-    y = _dropout(y, spec, name=name)
-    y = f.conv(filters, 1, name=f"{name}_conv3")(y)
-    y = _last_norm(spec, f"{name}_bn3")(y)
-    return _merge(y, skip, spec, name=name, activate=True)
+    return [(width, 1, s1, 1), (width, BLOCK_KERNEL, s2, spec.groups), (filters, 1, 1, 1)]
+
+
+def residual_branch(x, spec: ResNetSpec, *, filters: int, stride: int, name: str):
+    """The branch added to the shortcut: convolutions, each followed by BN-act (post-activation) or
+    preceded by them (`spec.preact`, where the input arrives pre-activated); dropout before the last conv;
+    the closing BN of post-activation blocks (`zero_init_last_bn`); then attention and stochastic depth
+    are applied by `residual_block`."""
+    f = factories(spec)
+    convs = _branch_convs(spec, filters=filters, stride=stride)
+    y = x
+    for i, (channels, kernel, conv_stride, groups) in enumerate(convs, start=1):
+        last = i == len(convs)
+        if last:
+            y = _dropout(y, spec, name=name)
+        y = f.conv(channels, kernel, strides=conv_stride, groups=groups, name=f"{name}_conv{i}")(y)
+        if not last:
+            y = f.act(name=f"{name}_act{i}")(f.norm(name=f"{name}_bn{i}")(y))
+        elif not spec.preact:
+            y = _last_norm(spec, f"{name}_bn{i}")(y)
+    return y
+
+
+def squeeze_excite(x, spec: ResNetSpec, *, name: str):
+    """Squeeze-and-excitation (Hu et al. 2018): channel weights from the globally pooled features, through
+    `spec.se_channels` hidden units (ReLU, biases) and a sigmoid, scale `x`."""
+    channels = x.shape[-1]
+    w = keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_se_pool")(x)
+    w = keras.layers.Dense(spec.se_channels(channels), activation="relu", name=f"{name}_se_reduce")(w)
+    w = keras.layers.Dense(channels, activation="sigmoid", name=f"{name}_se_expand")(w)
+    return keras.layers.Multiply(name=f"{name}_se_scale")([x, w])
+
+
+ATTENTION_BUILDERS = {"se": squeeze_excite}
+
+
+def drop_path(x, rate: float, *, name: str):
+    """Stochastic depth: in training, drop the whole branch of a sample with probability `rate` (and scale
+    the kept ones by 1 / (1 - rate)); the identity at inference. One Bernoulli draw per sample."""
+    if not rate:
+        return x
+    return keras.layers.Dropout(rate, noise_shape=(None, 1, 1, 1), name=f"{name}_drop_path")(x)
+
+
+def residual_block(x, spec: ResNetSpec, *, filters: int, stride: int, project: bool, name: str,
+                   drop_rate: float = 0.0):
+    """One residual block of `spec`: shortcut + branch (`residual_branch`, then attention, then stochastic
+    depth at `drop_rate`), activated after the add unless pre-activation (He et al. 2015 / 2016).
+
+    A pre-activation block's projecting shortcut reads the pre-activated input, an identity shortcut the
+    raw input.
+    """
+    branch_in = _preactivate(x, spec, name=name) if spec.preact else x
+    skip = shortcut(branch_in if project else x, spec, filters=filters, stride=stride, project=project, name=name)
+    y = residual_branch(branch_in, spec, filters=filters, stride=stride, name=name)
+    if spec.attention in ATTENTION_BUILDERS:
+        y = ATTENTION_BUILDERS[spec.attention](y, spec, name=name)
+    y = drop_path(y, drop_rate, name=name)
+    return _merge(y, skip, spec, name=name, activate=not spec.preact)
 
 
 def _preactivate(x, spec, *, name):
@@ -152,51 +192,18 @@ def _preactivate(x, spec, *, name):
     return f.act(name=f"{name}_preact_act")(f.norm(name=f"{name}_preact_bn")(x))
 
 
-def preact_basic_block(x, spec: ResNetSpec, *, filters: int, stride: int, project: bool, name: str):
-    """BN-act-conv3x3-BN-act-conv3x3, plus shortcut; no activation after the add (He et al. 2016).
-
-    A projecting shortcut reads the pre-activated input, an identity shortcut the raw input.
-    """
-    f = factories(spec)
-    pre = _preactivate(x, spec, name=name)
-    skip = shortcut(pre, spec, filters=filters, stride=stride, project=project, name=name)
-    y = f.conv(filters, BLOCK_KERNEL, strides=stride, name=f"{name}_conv1")(pre)
-    y = f.act(name=f"{name}_act1")(f.norm(name=f"{name}_bn1")(y))
-    y = _dropout(y, spec, name=name)
-    y = f.conv(filters, BLOCK_KERNEL, name=f"{name}_conv2")(y)
-    return _merge(y, skip if project else x, spec, name=name, activate=False)
-
-
-def preact_bottleneck_block(x, spec: ResNetSpec, *, filters: int, stride: int, project: bool, name: str):
-    """BN-act-conv1x1-BN-act-conv3x3-BN-act-conv1x1, plus shortcut; no activation after the add."""
-    f = factories(spec)
-    width = filters // spec.bottleneck_expansion
-    s1, s2 = (stride, 1) if spec.stride_in_1x1 else (1, stride)
-    pre = _preactivate(x, spec, name=name)
-    skip = shortcut(pre, spec, filters=filters, stride=stride, project=project, name=name)
-    y = f.conv(width, 1, strides=s1, name=f"{name}_conv1")(pre)
-    y = f.act(name=f"{name}_act1")(f.norm(name=f"{name}_bn1")(y))
-    y = f.conv(width, BLOCK_KERNEL, strides=s2, name=f"{name}_conv2")(y)
-    y = f.act(name=f"{name}_act2")(f.norm(name=f"{name}_bn2")(y))
-    y = _dropout(y, spec, name=name)
-    y = f.conv(filters, 1, name=f"{name}_conv3")(y)
-    return _merge(y, skip if project else x, spec, name=name, activate=False)
-
-
-BLOCK_BUILDERS = {
-    "basic": basic_block,
-    "bottleneck": bottleneck_block,
-    "preact_basic": preact_basic_block,
-    "preact_bottleneck": preact_bottleneck_block,
-}
+def drop_path_rates(spec: ResNetSpec) -> list[float]:
+    """Each block's stochastic-depth rate: linear from 0 (first block) to `spec.drop_path` (last), as timm."""
+    n = sum(spec.depths)
+    return [spec.drop_path * i / max(n - 1, 1) for i in range(n)]
 
 
 def stages(x, spec: ResNetSpec):
     """All residual stages (`stage1_block1_...`), then the final BN-act of pre-activation nets."""
-    build_block = BLOCK_BUILDERS[spec.block]
-    for stage, block, _, out_channels, stride, project in spec.block_plan():
-        x = build_block(x, spec, filters=out_channels, stride=stride, project=project,
-                        name=f"stage{stage}_block{block}")
+    plan = zip(spec.block_plan(), drop_path_rates(spec))
+    for (stage, block, _, out_channels, stride, project), rate in plan:
+        x = residual_block(x, spec, filters=out_channels, stride=stride, project=project,
+                           name=f"stage{stage}_block{block}", drop_rate=rate)
     if spec.is_preact:
         f = factories(spec)
         x = f.act(name="post_act")(f.norm(name="post_bn")(x))

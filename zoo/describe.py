@@ -30,9 +30,22 @@ def stem_text(spec: ResNetSpec) -> str:
 
 
 def body_text(spec: ResNetSpec) -> str:
+    """`basic 2-2-2-2 x 64-128-256-512`, then the block options in use (`preact`, `32x4d`, `SE 1/16`, ...).
+
+    >>> from zoo.registry import get_spec
+    >>> body_text(get_spec("seresnext50_32x4d"))
+    'bottleneck 3-4-6-3 x 256-512-1024-2048, 32x4d, SE 1/16'
+    """
     depths = "-".join(map(str, spec.depths))
     widths = "-".join(map(str, spec.stage_channels))
-    return f"{spec.block} {depths} x {widths}"
+    options = ["preact"] if spec.preact else []
+    if spec.is_bottleneck and (spec.groups, spec.base_width) != (1, 64):
+        options.append(f"{spec.groups}x{spec.base_width}d")
+    if spec.attention == "se":
+        options.append(f"SE 1/{spec.se_reduction}")
+    if spec.drop_path:
+        options.append(f"drop path {spec.drop_path:g}")
+    return ", ".join([f"{spec.block} {depths} x {widths}", *options])
 
 
 _SHORTCUTS = {

@@ -79,6 +79,27 @@ VARIANTS: dict[str, ResNetSpec] = {
     "resnet50": replace(_IMAGENET_BOTTLENECK, depths=(3, 4, 6, 3)),
     "resnet101": replace(_IMAGENET_BOTTLENECK, depths=(3, 4, 23, 3)),
     "resnet152": replace(_IMAGENET_BOTTLENECK, depths=(3, 8, 36, 3)),
+    # composed block options (zoo.spec: groups / base_width, attention, preact), torchvision and timm layouts
+    "resnext50_32x4d": replace(
+        _IMAGENET_BOTTLENECK, depths=(3, 4, 6, 3), groups=32, base_width=4,
+        source="Xie et al. 2017 (ResNeXt-50 32x4d), torchvision layout",
+    ),
+    "resnext101_32x8d": replace(
+        _IMAGENET_BOTTLENECK, depths=(3, 4, 23, 3), groups=32, base_width=8,
+        source="Xie et al. 2017 (ResNeXt-101 32x8d), torchvision layout",
+    ),
+    "wide_resnet50_2": replace(
+        _IMAGENET_BOTTLENECK, depths=(3, 4, 6, 3), base_width=128,
+        source="Zagoruyko & Komodakis 2016 (bottlenecks twice as wide), torchvision layout",
+    ),
+    "seresnet50": replace(
+        _IMAGENET_BOTTLENECK, depths=(3, 4, 6, 3), attention="se",
+        source="Hu et al. 2018 (SE-ResNet-50, reduction 16), timm layout",
+    ),
+    "seresnext50_32x4d": replace(
+        _IMAGENET_BOTTLENECK, depths=(3, 4, 6, 3), groups=32, base_width=4, attention="se",
+        source="Hu et al. 2018 on Xie et al. 2017 (SE-ResNeXt-50 32x4d), timm layout",
+    ),
     # the common CIFAR adaptation of the ImageNet widths
     "resnet18_cifar": _CIFAR,
     "resnet34_cifar": replace(_CIFAR, depths=(3, 4, 6, 3)),
@@ -91,7 +112,7 @@ VARIANTS: dict[str, ResNetSpec] = {
     "resnet110": _he_cifar(110),
     # later refinements
     "preact_resnet18": replace(
-        _CIFAR, block="preact_basic", stem_bn=False, stem_activation="linear", shortcut="conv",
+        _CIFAR, preact=True, stem_bn=False, stem_activation="linear", shortcut="conv",
         source="He et al. 2016 (identity mappings), CIFAR layout",
     ),
     "resnet18d": replace(
@@ -99,9 +120,21 @@ VARIANTS: dict[str, ResNetSpec] = {
         source="He et al. 2019 (bag of tricks) ResNet-D: deep stem + avg-down shortcut",
     ),
     "wide_resnet28_10": replace(
-        _CIFAR, block="preact_basic", stem_filters=16, stem_bn=False, stem_activation="linear",
+        _CIFAR, preact=True, stem_filters=16, stem_bn=False, stem_activation="linear",
         depths=(4, 4, 4), widths=(160, 320, 640), strides=(1, 2, 2), shortcut="conv",
         source="Zagoruyko & Komodakis 2016, WRN-28-10",
+    ),
+    "resnext29_8x64d": replace(
+        _CIFAR, block="bottleneck", depths=(3, 3, 3), widths=(64, 128, 256), strides=(1, 2, 2),
+        groups=8, base_width=64, source="Xie et al. 2017, section 5.3: ResNeXt-29 (8x64d) for CIFAR",
+    ),
+    "resnext29_32x4d": replace(
+        _CIFAR, block="bottleneck", depths=(3, 3, 3), widths=(64, 128, 256), strides=(1, 2, 2),
+        groups=32, base_width=4, source="Xie et al. 2017 ResNeXt-29 (32x4d) for CIFAR, as osmr/imgclsmob",
+    ),
+    "seresnet20": replace(
+        _HE_CIFAR, depths=(3, 3, 3), shortcut="conv_bn", attention="se",
+        source="Hu et al. 2018 on He et al.'s ResNet-20 (1x1 conv + BN shortcuts), as osmr/imgclsmob",
     ),
     # a few thousand parameters: for tests, smoke runs and tuner demos
     "resnet_tiny": replace(

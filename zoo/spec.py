@@ -23,7 +23,11 @@ from typing import Any
 
 from zoo.errors import SpecError, did_you_mean
 
-BLOCKS = ("basic", "bottleneck", "preact_basic", "preact_bottleneck")
+BLOCKS = ("basic", "bottleneck")
+#: Block names of specs saved before `preact` became a flag; they still load (`preact_basic` ->
+#: `block="basic", preact=True`).
+LEGACY_BLOCKS = {"preact_basic": "basic", "preact_bottleneck": "bottleneck"}
+ATTENTIONS = ("none", "se")
 SHORTCUTS = ("conv", "conv_bn", "identity_pad", "avg_down")
 SHORTCUT_WHEN = ("stride", "stride_or_channels")
 HEADS = ("gap", "gmp", "flatten")
@@ -49,7 +53,13 @@ class ResNetSpec:
     BN, activation (`"linear"` for none), then an optional pool.
     Body: `len(depths)` stages; stage i has `depths[i]` blocks of kind `block` with `widths[i]` channels
     (times `bottleneck_expansion` at the output of bottleneck blocks); its first block has stride
-    `strides[i]`.
+    `strides[i]`. Options that compose with either block (timm's way, not a block kind per combination):
+    `preact` (BN-act before each conv, He et al. 2016); grouped 3x3 convolutions in bottlenecks (`groups`
+    of `base_width` channels per 64 of `widths[i]`: ResNeXt 32x4d is `groups=32, base_width=4`, Wide
+    ResNet-50-2 is `base_width=128`); `attention="se"` (squeeze-and-excitation on the branch's output,
+    `channels // se_reduction` hidden units, Hu et al. 2018); `drop_path` (stochastic depth: the branch of
+    each sample is dropped with a rate growing linearly from 0 at the first block to `drop_path` at the
+    last, Huang et al. 2016).
     Shortcut: identity unless the block changes resolution (or, with `shortcut_when="stride_or_channels"`,
     channels); then `shortcut` decides: `conv` (1x1), `conv_bn` (1x1 + BN), `identity_pad`
     (subsample + zero channels, He et al. option A) or `avg_down` (avg-pool, 1x1 conv, BN; ResNet-D).
@@ -79,6 +89,12 @@ class ResNetSpec:
     strides: tuple[int, ...] = (1, 2, 2, 2)
     bottleneck_expansion: int = 4
     stride_in_1x1: bool = False
+    preact: bool = False
+    groups: int = 1
+    base_width: int = 64
+    attention: str = "none"
+    se_reduction: int = 16
+    drop_path: float = 0.0
     activation: str = "relu"
     block_dropout: float = 0.0
     # shortcut
@@ -103,17 +119,29 @@ class ResNetSpec:
             value = getattr(self, name)
             if isinstance(value, list):
                 object.__setattr__(self, name, tuple(value))
+        if self.block in LEGACY_BLOCKS:  # a spec saved before `preact` was a flag
+            object.__setattr__(self, "preact", True)
+            object.__setattr__(self, "block", LEGACY_BLOCKS[self.block])
         _validate(self)
 
     # -- derived facts ------------------------------------------------------------------------
     @property
     def is_preact(self) -> bool:
         """True for pre-activation blocks (BN-act before each conv; a final BN-act before the head)."""
-        return self.block.startswith("preact_")
+        return self.preact
 
     @property
     def is_bottleneck(self) -> bool:
-        return self.block.endswith("bottleneck")
+        return self.block == "bottleneck"
+
+    def branch_width(self, out_channels: int) -> int:
+        """Channels inside a bottleneck branch whose output has `out_channels`: torchvision's
+        `int(planes * base_width / 64) * groups` (planes = out_channels / bottleneck_expansion)."""
+        return out_channels // self.bottleneck_expansion * self.base_width // 64 * self.groups
+
+    def se_channels(self, channels: int) -> int:
+        """Hidden units of a squeeze-and-excitation module on `channels` channels."""
+        return max(1, channels // self.se_reduction)
 
     @property
     def stage_channels(self) -> tuple[int, ...]:
@@ -145,10 +173,11 @@ class ResNetSpec:
                  + 9 * self.stem_filters // 2 * self.stem_filters) if self.stem_deep else k * k * c_in * self.stem_filters
         for _, _, cin, cout, _, project in self.block_plan():
             if self.is_bottleneck:
-                width = cout // self.bottleneck_expansion
-                total += cin * width + 9 * width * width + width * cout
+                width = self.branch_width(cout)
+                total += cin * width + 9 * width * width // self.groups + width * cout
             else:
                 total += 9 * cin * cout + 9 * cout * cout
+            total += 2 * cout * self.se_channels(cout) if self.attention == "se" else 0
             total += cin * cout if project and self.shortcut != "identity_pad" else 0
         features = self.stage_channels[-1] if self.stage_channels else self.stem_filters
         if self.head == "flatten":
@@ -277,7 +306,8 @@ def _validate(spec: ResNetSpec) -> None:
         _fail("input_shape", shape, "must be 3-D (height, width, channels)")
     _int_tuple(spec, "input_shape", 1)
     _int(spec, "num_classes")
-    for field in ("stem_filters", "stem_stride", "stem_pool_size", "stem_pool_stride", "bottleneck_expansion"):
+    for field in ("stem_filters", "stem_stride", "stem_pool_size", "stem_pool_stride", "bottleneck_expansion",
+                  "groups", "base_width", "se_reduction"):
         _int(spec, field)
     _int(spec, "stem_kernel")
     if spec.stem_kernel % 2 == 0:
@@ -287,6 +317,7 @@ def _validate(spec: ResNetSpec) -> None:
         _choice(spec, field, PADDINGS)
     _choice(spec, "stem_pool", POOLS)
     _choice(spec, "block", BLOCKS)
+    _choice(spec, "attention", ATTENTIONS)
     _choice(spec, "shortcut", SHORTCUTS)
     _choice(spec, "shortcut_when", SHORTCUT_WHEN)
     _choice(spec, "head", HEADS)
@@ -294,11 +325,12 @@ def _validate(spec: ResNetSpec) -> None:
     _choice(spec, "stem_activation", ACTIVATIONS)
     _choice(spec, "activation", ACTIVATIONS)
     _choice(spec, "kernel_initializer", INITIALIZERS)
-    for field in ("stem_deep", "stem_bn", "stride_in_1x1", "conv_bias", "zero_init_last_bn"):
+    for field in ("stem_deep", "stem_bn", "stride_in_1x1", "preact", "conv_bias", "zero_init_last_bn"):
         _bool(spec, field)
     _fraction(spec, "bn_momentum", 0.0, 1.0, closed_low=False)
     _fraction(spec, "bn_epsilon", 0.0, 1.0, closed_low=False)
     _fraction(spec, "block_dropout", 0.0, 1.0, closed_low=True)
+    _fraction(spec, "drop_path", 0.0, 1.0, closed_low=True)
     _fraction(spec, "head_dropout", 0.0, 1.0, closed_low=True)
     if not isinstance(spec.source, str):
         _fail("source", spec.source, "must be a string")
@@ -315,9 +347,11 @@ def _validate(spec: ResNetSpec) -> None:
     if spec.stem_deep and spec.stem_filters < 2:
         _fail("stem_filters", spec.stem_filters, "must be >= 2 with stem_deep (its first convs use half)")
     if spec.zero_init_last_bn and spec.is_preact:
-        _fail("zero_init_last_bn", True, f"needs a block with a final BN; block={spec.block!r} has none")
-    if spec.stride_in_1x1 and not spec.is_bottleneck:
-        _fail("stride_in_1x1", True, f"only applies to bottleneck blocks, block={spec.block!r}")
+        _fail("zero_init_last_bn", True, "needs a block with a final BN; pre-activation blocks (preact) have none")
+    for field, plain in (("stride_in_1x1", False), ("groups", 1), ("base_width", 64)):
+        if getattr(spec, field) != plain and not spec.is_bottleneck:
+            _fail(field, getattr(spec, field),
+                  f"only applies to bottleneck blocks (with block={spec.block!r} it must be {plain!r})")
 
     for stage, block, c_in, c_out, stride, project in spec.block_plan():
         where = f"stage{stage} block{block}"

@@ -4,8 +4,9 @@ PyTorch itself: same layers, shapes and trainable parameter count (asserted by `
 Why not timm or torchvision: both are optional, and torchvision only loads against the torch build it was
 compiled for (PyPI's torchvision 0.28 fails against the CPU-only torch 2.13.0+cpu with "operator
 torchvision::nms does not exist", which also breaks timm). `zoo throughput` uses timm when it imports and
-this reference otherwise; it covers the published layouts: one-conv stems, basic and bottleneck blocks,
-1x1 (+BN) or ResNet-D shortcuts, global pooling heads.
+this reference otherwise; it covers the published layouts: one-conv stems, basic and bottleneck blocks
+(grouped or widened bottlenecks too: ResNeXt, Wide ResNet), 1x1 (+BN) or ResNet-D shortcuts, global pooling
+heads.
 
 >>> from zoo.registry import resolve_spec
 >>> net = reference_model(resolve_spec("resnet_tiny", num_classes=10))  # doctest: +SKIP
@@ -19,7 +20,7 @@ from zoo.spec import BLOCK_KERNEL, ResNetSpec
 SUPPORTED = {"block": ("basic", "bottleneck"), "shortcut": ("conv", "conv_bn", "avg_down"),
              "stem_deep": (False,), "head": ("gap", "gmp"), "activation": ("relu",),
              "stem_activation": ("relu", "linear"), "head_hidden": (0,), "head_activation": ("linear",),
-             "block_dropout": (0.0,)}
+             "block_dropout": (0.0,), "preact": (False,), "attention": ("none",), "drop_path": (0.0,)}
 
 
 def unsupported(spec: ResNetSpec) -> str | None:
@@ -35,8 +36,8 @@ def _modules(spec: ResNetSpec):
     import torch
     from torch import nn
 
-    def conv(cin, cout, kernel, stride=1):
-        return nn.Conv2d(cin, cout, kernel, stride, padding=kernel // 2, bias=spec.conv_bias)
+    def conv(cin, cout, kernel, stride=1, groups=1):
+        return nn.Conv2d(cin, cout, kernel, stride, padding=kernel // 2, groups=groups, bias=spec.conv_bias)
 
     def bn(channels):
         return nn.BatchNorm2d(channels, eps=spec.bn_epsilon, momentum=1 - spec.bn_momentum)
@@ -48,10 +49,11 @@ def _modules(spec: ResNetSpec):
                 self.branch = nn.Sequential(conv(cin, cout, BLOCK_KERNEL, stride), bn(cout), nn.ReLU(inplace=True),
                                             conv(cout, cout, BLOCK_KERNEL), bn(cout))
             else:
-                width = cout // spec.bottleneck_expansion
+                width = spec.branch_width(cout)
                 s1, s2 = (stride, 1) if spec.stride_in_1x1 else (1, stride)
                 self.branch = nn.Sequential(conv(cin, width, 1, s1), bn(width), nn.ReLU(inplace=True),
-                                            conv(width, width, BLOCK_KERNEL, s2), bn(width), nn.ReLU(inplace=True),
+                                            conv(width, width, BLOCK_KERNEL, s2, spec.groups), bn(width),
+                                            nn.ReLU(inplace=True),
                                             conv(width, cout, 1), bn(cout))
             self.skip = nn.Identity()
             if project:

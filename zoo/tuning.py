@@ -10,6 +10,9 @@
 >>> (spec.stem_kernel, spec.stem_stride, spec.stem_pool_size, spec.depths, spec.widths)
 (7, 2, 3, (3, 4, 6, 3), (32, 64, 128, 256))
 
+The block options (`preact`, `attention`, `drop_path`; `cardinality` on bottleneck bases) are searched
+when named: `ZooHyperModel("resnet50_cifar", ["cardinality", "attention"], ...)`.
+
 `ZooHyperModel.build(hp)` is `zoo.build(dataclasses.replace(base, **choices))`; its `fit` trains with the
 recipe through `zoo.train` (validation split held out of the training images, so the score never
 looks at the test split), so tuned and benchmarked numbers are comparable.
@@ -38,9 +41,12 @@ POOLS = {"none": None, "2/1": (2, 1), "2/2": (2, 2), "3/2": (3, 2)}
 HEADS = ("gap", "flatten_dense")
 DEPTHS_4_STAGES = {"18": (2, 2, 2, 2), "34": (3, 4, 6, 3)}
 LR_RANGES = {"adam": (1e-4, 1e-2), "adamw": (1e-4, 1e-2), "sgd": (1e-3, 0.5)}
+# Xie et al. 2017, table 2: ResNeXt-50 settings of about the same cost (groups x channels per group)
+CARDINALITIES = {"1x64d": (1, 64), "2x40d": (2, 40), "4x24d": (4, 24), "8x14d": (8, 14), "32x4d": (32, 4)}
 ARCHITECTURE_KNOBS = ("stem", "stem_bn", "stem_pool", "shortcut", "head", "depth", "width")
+BLOCK_OPTION_KNOBS = ("preact", "attention", "cardinality", "drop_path")  # searched only when named
 TRAINING_KNOBS = ("lr", "weight_decay", "batch_size")
-KNOBS = ARCHITECTURE_KNOBS + TRAINING_KNOBS
+KNOBS = ARCHITECTURE_KNOBS + BLOCK_OPTION_KNOBS + TRAINING_KNOBS
 
 
 def default_space(base: ResNetSpec, optimizer: str, *, grid: bool = False) -> dict[str, dict]:
@@ -59,6 +65,10 @@ def default_space(base: ResNetSpec, optimizer: str, *, grid: bool = False) -> di
         "head_hidden": {"kind": "choice", "values": [256, 1000], "when": ("head", ["flatten_dense"])},
         "depth": {"kind": "choice", "values": list(depths)},
         "width": {"kind": "choice", "values": [0.5, 1.0]},
+        "preact": {"kind": "boolean"},
+        "attention": {"kind": "choice", "values": ["none", "se"]},
+        "cardinality": {"kind": "choice", "values": list(CARDINALITIES)},
+        "drop_path": {"kind": "choice", "values": [0.0, 0.1, 0.2]},
         "lr": lr,
         "weight_decay": {"kind": "choice", "values": [0.0, 5e-5, 5e-4]},
         "batch_size": {"kind": "choice", "values": [32, 64, 128]},
@@ -102,12 +112,15 @@ class ZooHyperModel(keras_tuner.HyperModel):
         self.data_dir, self.limit, self.verbose = data_dir, limit, verbose
         space = default_space(self.base, self.recipe.optimizer, grid=grid)
         if search_space is None:
-            search_space = {k: None for k in space}
+            search_space = {k: None for k in space if k not in BLOCK_OPTION_KNOBS}
         elif not isinstance(search_space, dict):
             search_space = {k: None for k in search_space}
         unknown = [k for k in search_space if k not in space]
         if unknown:
             raise ZooError(f"unknown search knob(s) {', '.join(unknown)}; knobs are {', '.join(KNOBS)}, head_hidden")
+        if "cardinality" in search_space and not self.base.is_bottleneck:
+            raise ZooError(f"search knob cardinality needs a bottleneck base; {self.base.name} has "
+                           f"block={self.base.block!r}")
         chosen = {k: dict(entry or space[k]) for k, entry in search_space.items()}
         if "head" in chosen and "head_hidden" not in chosen:
             chosen["head_hidden"] = space["head_hidden"]
@@ -147,6 +160,15 @@ class ZooHyperModel(keras_tuner.HyperModel):
                 changes["stem_pool_size"], changes["stem_pool_stride"] = pool
         if "shortcut" in v:
             changes["shortcut"] = v["shortcut"]
+        if "preact" in v:
+            changes["preact"] = bool(v["preact"])
+            changes["zero_init_last_bn"] = self.base.zero_init_last_bn and not v["preact"]
+        if "attention" in v:
+            changes["attention"] = v["attention"]
+        if "cardinality" in v:
+            changes["groups"], changes["base_width"] = CARDINALITIES[v["cardinality"]]
+        if "drop_path" in v:
+            changes["drop_path"] = float(v["drop_path"])
         if "head" in v:
             flatten = v["head"] == "flatten_dense"
             changes["head"] = "flatten" if flatten else "gap"

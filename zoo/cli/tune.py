@@ -23,7 +23,9 @@ def add_parser(sub) -> None:
     p.add_argument("--max-trials", type=count, default=10, metavar="N", help="stop after N trials (>= 1)")
     p.add_argument("--directory", default="tune", help="keras-tuner directory (default: tune)")
     p.add_argument("--project", help="project name inside the directory (default: base-dataset-recipe-tuner)")
-    p.add_argument("--knobs", help="comma-separated subset of the knobs to search, e.g. stem,shortcut,lr")
+    p.add_argument("--knobs", help="comma-separated knobs to search, e.g. stem,shortcut,lr (default: the "
+                                   "articles' architecture knobs and lr, weight_decay, batch_size; the block "
+                                   "options preact, attention, cardinality, drop_path only when named)")
     p.add_argument("--knob", type=override, action="append", metavar="KNOB=VALUE",
                    help="fixed recipe knob for every trial, e.g. --knob epochs=3")
     p.add_argument("--limit", type=int, metavar="N", help="use at most N train and N test images")
