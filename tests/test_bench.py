@@ -13,11 +13,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from zoo.bench import is_out_of_memory, pending_runs, run_sweep
+from zoo.experiments.bench import is_out_of_memory, pending_runs, run_sweep
 from zoo.cli import main
 from zoo.errors import UnknownVariantError, ZooError
-from zoo.results import COLUMN_NAMES, read_history, read_table
-from zoo.sweeps import builtin_sweeps, load_sweep, parse_sweep
+from zoo.experiments.results import COLUMN_NAMES, read_history, read_table
+from zoo.experiments.sweeps import builtin_sweeps, load_sweep, parse_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -141,7 +141,7 @@ def test_sweep_writes_one_typed_row_per_run_and_resumes(offline, tmp_path):
     row = table.iloc[0]
     assert row["dataset_source"] == "digits" and row["backend"] and row["keras_version"] and row["device"]
     import zoo
-    from zoo.summary import param_counts
+    from zoo.models.summary import param_counts
 
     assert row["params"] == param_counts(zoo.build("resnet_tiny", input_shape=(32, 32, 1)))["trainable"]
     assert row["macs_per_image"] > 0 and row["params_total"] > row["params"]
@@ -221,7 +221,7 @@ def test_time_to_accuracy_columns_and_summary(offline, tmp_path):
 
 
 def test_out_of_memory_retries_once_at_half_the_batch(offline, tmp_path):
-    from zoo.training import train
+    from zoo.training.trainer import train
 
     seen = []
 
@@ -294,7 +294,7 @@ def test_sigkill_mid_sweep_loses_no_row_and_duplicates_none(offline, tmp_path):
 
 WRITER = """
 import sys
-from zoo.results import append_rows
+from zoo.experiments.results import append_rows
 folder, tag, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 for i in range(n):
     append_rows(folder, [{"run_id": f"{tag}{i}", "variant": tag, "seed": i, "status": "ok", "top1": i / n}])
@@ -347,7 +347,7 @@ def test_pending_runs_respects_retry_failed():
 
 
 def test_benchmarks_readme_explains_every_column():
-    from zoo.results import columns_markdown
+    from zoo.experiments.results import columns_markdown
 
     assert columns_markdown() in (ROOT / "benchmarks" / "README.md").read_text()
 

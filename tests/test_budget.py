@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.bench import run_isolated
-from zoo.budget import TIME_COLUMNS, LinearDecay, TrainClock, lr_factor
+from zoo.experiments.bench import run_isolated
+from zoo.training.budget import TIME_COLUMNS, LinearDecay, TrainClock, lr_factor
 from zoo.cli import main
 from zoo.cli.args import budget as _budget
 from zoo.errors import ZooError
-from zoo.recipes import get_recipe
-from zoo.sweeps import parse_sweep
+from zoo.training.recipes import get_recipe
+from zoo.experiments.sweeps import parse_sweep
 
 pytestmark = pytest.mark.portable  # also runs under every other installed backend (test_backends)
 
@@ -102,7 +102,7 @@ def test_budgets_are_validated_and_refuse_the_device_loop():
         get_recipe("budget", budget_seconds=-1)
     with pytest.raises(ZooError, match="recipe budget_images must be None or an integer >= 1, got 2.5"):
         get_recipe("budget", budget_images=2.5)
-    from zoo.training import resolve_loop
+    from zoo.training.trainer import resolve_loop
 
     with pytest.raises(ZooError, match="cannot stop at a budget"):
         resolve_loop("device", budgeted=True)
@@ -148,7 +148,7 @@ grid = { budget_seconds = [30, 60] }
 
 
 def test_quick_sweep_is_every_article_variant_at_one_budget():
-    from zoo.sweeps import load_sweep
+    from zoo.experiments.sweeps import load_sweep
 
     sweep = load_sweep("quick")
     assert {r.variant for r in sweep.runs} == {"resnet18_cifar10_tf2", "resnet34_cifar10_tf2", "resnet18_cifar10_d2l",

@@ -11,7 +11,7 @@ import pytest
 from derive import derived_params
 
 import zoo
-from zoo.summary import param_counts, stage_rows
+from zoo.models.summary import param_counts, stage_rows
 
 pytestmark = pytest.mark.portable  # also runs under every other installed backend (test_backends)
 
@@ -224,7 +224,7 @@ def test_the_parameter_estimate_from_the_spec_is_within_two_percent(name, build_
 
 
 def test_a_network_too_big_for_memory_is_refused_before_allocation():
-    from zoo.builder import check_fits_in_memory
+    from zoo.models.builder import check_fits_in_memory
 
     huge = zoo.resolve_spec("resnet18", widths=(64, 128, 256, 200_000))
     with pytest.raises(zoo.SpecError, match=r"resnet18 would have about [\d,]+ parameters \([\d,.]+ GiB of float32 "

@@ -8,8 +8,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from zoo.claims import claim, holder, locked, release
-from zoo.results import read_table
+from zoo.experiments.claims import claim, holder, locked, release
+from zoo.experiments.results import read_table
 
 HERE = Path(__file__).parent
 
@@ -51,8 +51,8 @@ def counted_train(variant, recipe, **kwargs):
 
 SPLIT = """
 import sys
-from zoo.bench import run_sweep
-from zoo.sweeps import parse_sweep
+from zoo.experiments.bench import run_sweep
+from zoo.experiments.sweeps import parse_sweep
 from test_claims import counted_train
 sweep = parse_sweep('[[group]]\\nvariants = ["resnet_tiny"]\\nrecipes = ["fast"]\\ndatasets = ["digits"]\\n'
                     'seeds = [0, 1, 2, 3, 4, 5, 6, 7]', name="split")

@@ -10,10 +10,10 @@ import pytest
 
 import zoo
 from zoo.cli import main
-from zoo.compare import compare, load, render
+from zoo.experiments.compare import compare, load, render
 from zoo.errors import ZooError
-from zoo.plots import pareto_front
-from zoo.results import append_rows
+from zoo.experiments.plots import pareto_front
+from zoo.experiments.results import append_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "benchmarks" / "reference" / "published.csv"
@@ -174,7 +174,7 @@ def test_predict_prints_top_k_with_class_names(trained, tmp_path, capsys):
 def test_predict_agrees_with_the_model(trained, tmp_path):
     import keras
 
-    from zoo.predict import predict_files
+    from zoo.training.predict import predict_files
 
     digits = zoo.load_dataset("digits", split="test")
     paths = [_png(tmp_path / f"{i}.png", digits.images[i][..., 0]) for i in range(4)]
@@ -236,7 +236,7 @@ def test_predict_refuses_what_is_not_a_model_with_one_line(tmp_path, capsys):
 def test_sixteen_bit_and_palette_images_are_scaled_not_clipped(tmp_path):
     from PIL import Image
 
-    from zoo.predict import read_image
+    from zoo.training.predict import read_image
 
     wide = np.array([[0, 32896, 65535]], dtype=np.uint16)
     Image.fromarray(wide).save(tmp_path / "deep.png")

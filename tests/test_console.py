@@ -11,8 +11,8 @@ from datafiles import tiny_sweep
 from rich.console import Console
 
 from zoo.cli import main, version_text
-from zoo.isolate import call_isolated
-from zoo.progress import Display
+from zoo.experiments.isolate import call_isolated
+from zoo.training.progress import Display
 
 EVENTS = [{"event": "step", "epoch": 1, "epochs": 2, "step": 3, "steps": 6, "fraction": 0.25, "loss": 2.0},
           {"event": "epoch", "epoch": 1, "epochs": 2, "fraction": 0.5, "seconds": 1.25,

@@ -108,7 +108,7 @@ def test_an_archive_damaged_mid_stream_is_an_error_not_a_shorter_dataset(tmp_pat
 
 
 def test_tables_and_the_cache_are_written_with_the_user_s_umask(tmp_path):
-    from zoo.results import append_rows
+    from zoo.experiments.results import append_rows
 
     previous = os.umask(0o022)
     try:
@@ -123,7 +123,7 @@ def test_tables_and_the_cache_are_written_with_the_user_s_umask(tmp_path):
 
 def test_a_damaged_or_missing_parquet_table_is_recovered_from_its_csv_or_named(tmp_path):
     from zoo.errors import ZooError
-    from zoo.results import append_rows, read_table
+    from zoo.experiments.results import append_rows, read_table
 
     folder = tmp_path / "table"
     append_rows(folder, [{"run_id": f"r{i}", "variant": "resnet20", "status": "ok"} for i in range(4)])
@@ -142,9 +142,9 @@ def test_a_damaged_or_missing_parquet_table_is_recovered_from_its_csv_or_named(t
 
 
 def test_an_unwritable_table_folder_fails_before_any_run_trains(tmp_path):
-    from zoo.bench import run_sweep
+    from zoo.experiments.bench import run_sweep
     from zoo.errors import ZooError
-    from zoo.sweeps import parse_sweep
+    from zoo.experiments.sweeps import parse_sweep
 
     calls = []
     sweep = parse_sweep('[[group]]\nvariants = ["resnet_tiny"]\nrecipes = ["fast"]\ndatasets = ["digits"]', name="w")
@@ -184,7 +184,7 @@ def test_a_single_class_dataset_and_the_unknown_name_message(tmp_path):
 
 WRITER = """
 import sys
-from zoo.results import append_rows
+from zoo.experiments.results import append_rows
 print("ready", flush=True)
 for i in range(10_000):
     append_rows(sys.argv[1], [{"run_id": f"{sys.argv[2]}-{i}", "variant": "v" * 2000, "status": "ok"}])
@@ -192,7 +192,7 @@ for i in range(10_000):
 
 
 def test_the_csv_never_lags_the_parquet_after_a_killed_writer(tmp_path):
-    from zoo.results import read_table
+    from zoo.experiments.results import read_table
 
     rng = random.Random(0)
     for kill in range(12):
@@ -223,7 +223,7 @@ def test_a_named_dataset_with_missing_images_is_refused(tmp_path, monkeypatch):
 
 
 def test_a_write_cut_between_the_two_renames_reads_the_newer_csv(tmp_path):
-    from zoo.results import append_rows, read_table
+    from zoo.experiments.results import append_rows, read_table
 
     table = append_rows(tmp_path, [{"run_id": "a", "status": "ok", "finished": "2026-01-01T00:00:00"}])
     newer = append_rows(tmp_path / "scratch", [{"run_id": "a", "status": "ok", "finished": "2026-01-01T00:00:00"},

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from zoo.digest import BEGIN, END, digest, main, with_digest
+from zoo.experiments.digest import BEGIN, END, digest, main, with_digest
 from zoo.errors import ZooError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -15,7 +15,7 @@ def test_the_readme_block_is_the_digest_of_the_committed_results():
     readme = (ROOT / "README.md").read_text()
     block = readme.split(BEGIN, 1)[1].split(END, 1)[0]
     assert block == "\n" + digest(ROOT / "benchmarks" / "results"), \
-        "run: python -m zoo.digest benchmarks/results --readme README.md"
+        "run: python -m zoo.experiments.digest benchmarks/results --readme README.md"
 
 
 def test_digest_reads_tables_and_junit_files(tmp_path):

@@ -5,9 +5,9 @@ import signal
 
 import pytest
 
-from zoo.bench import run_sweep
-from zoo.isolate import ProcessDied, call_isolated, describe_exit
-from zoo.sweeps import parse_sweep
+from zoo.experiments.bench import run_sweep
+from zoo.experiments.isolate import ProcessDied, call_isolated, describe_exit
+from zoo.experiments.sweeps import parse_sweep
 
 
 def pid_and_backend():

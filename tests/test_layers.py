@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo import layers
-from zoo.layers import Conv2D, _live_taps, matmul_max_positions
+from zoo.models import layers
+from zoo.models.layers import Conv2D, _live_taps, matmul_max_positions
 
 pytestmark = pytest.mark.portable  # also runs under every other installed backend (test_backends)
 

@@ -3,7 +3,7 @@
 import pytest
 
 import zoo
-from zoo.macs import count_macs, format_count
+from zoo.models.macs import count_macs, format_count
 
 pytestmark = pytest.mark.portable  # also runs under every other installed backend (test_backends)
 

@@ -8,8 +8,8 @@ import pandas as pd
 from matplotlib.colors import to_rgb
 from PIL import Image
 
-from zoo.plots import comparison_bars, pareto_figure, pareto_plot, training_curves, write_plots
-from zoo.results import read_table
+from zoo.experiments.plots import comparison_bars, pareto_figure, pareto_plot, training_curves, write_plots
+from zoo.experiments.results import read_table
 
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "cpu-2core"
 

@@ -81,7 +81,7 @@ def test_a_sweep_spreads_over_two_nodes_and_survives_a_killed_worker(tmp_path):
 
 
 def test_without_ray_the_error_says_how_to_install_it(monkeypatch):
-    from zoo.ray_sweep import import_ray
+    from zoo.experiments.ray_sweep import import_ray
 
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(ZooError, match=r"--ray needs Ray, which is not installed: pip install -e \"\.\[ray\]\""):

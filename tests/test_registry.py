@@ -3,8 +3,8 @@
 import pytest
 
 import zoo
-from zoo.registry import VARIANTS, natural_key, resolve_spec, suggest
-from zoo.spec import ResNetSpec
+from zoo.models.registry import VARIANTS, natural_key, resolve_spec, suggest
+from zoo.models.spec import ResNetSpec
 
 SOURCE_ARTICLE_VARIANTS = [
     "resnet18_cifar10_tf2", "resnet34_cifar10_tf2", "resnet18_cifar100_tf2", "resnet34_cifar100_tf2",

@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from zoo.builder import build as zoo_build
+from zoo.models.builder import build as zoo_build
 from zoo.cli import main
-from zoo.throughput import _row, cpu_peak_tflops, measure_torch, median_over_rounds, peak_tflops, torch_available
+from zoo.experiments.throughput import (_row, cpu_peak_tflops, measure_torch, median_over_rounds, peak_tflops,
+                                        torch_available)
 
 pytestmark = pytest.mark.portable  # also runs under every other installed backend (test_backends)
 
@@ -19,7 +20,7 @@ def test_cli_measures_train_and_inference(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0 and "| resnet_tiny | train" in out and "MFU %" in out
     table = pd.read_parquet(tmp_path / "throughput.parquet")
-    from zoo.training import resolve_loop
+    from zoo.training.trainer import resolve_loop
 
     jax = resolve_loop("auto") == "device"  # the device loop's train row comes first there (JAX, accelerator)
     assert table["mode"].tolist() == ["train"] * (2 if jax else 1) + ["inference"]
@@ -93,10 +94,10 @@ def test_unknown_backend_or_framework_is_one_line(capsys):
 
 @pytest.mark.skipif(not torch_available(), reason="torch is not installed")
 def test_pytorch_rows_use_the_same_network():
-    from zoo.registry import resolve_spec
-    from zoo.torch_reference import reference_model, trainable_parameters
+    from zoo.models.registry import resolve_spec
+    from zoo.models.torch_reference import reference_model, trainable_parameters
 
-    from zoo.torch_reference import unsupported
+    from zoo.models.torch_reference import unsupported
 
     assert unsupported(resolve_spec("resnet18d")) == "no PyTorch reference for stem_deep=True (it covers [False])"
     for name in ("resnet18_cifar", "resnet50", "resnet34", "resnext50_32x4d"):

@@ -10,7 +10,7 @@ from datafiles import write_cifar, write_mnist
 import zoo
 from zoo.cli import main
 from zoo.errors import DatasetError, ZooError
-from zoo.recipes import KNOBS, RECIPES, get_recipe
+from zoo.training.recipes import KNOBS, RECIPES, get_recipe
 
 pytestmark = pytest.mark.portable  # also runs under every other installed backend (test_backends)
 
@@ -145,17 +145,16 @@ def test_device_loop_trains_like_keras_fit(data_dir):
 
 @jax_only
 def test_device_loop_keeps_data_on_the_device_only_when_it_fits(monkeypatch):
-    from zoo import device_loop
-
+    from zoo.training import device_loop
     assert device_loop.fits(2**20) and not device_loop.fits(2**40)
-    monkeypatch.setattr(zoo.training, "has_accelerator", lambda: True)
-    assert zoo.training.resolve_loop("auto", data_bytes=2**20) == "device"
-    assert zoo.training.resolve_loop("auto", data_bytes=2**40) == "keras"  # e.g. a large image folder
+    monkeypatch.setattr(zoo.training.trainer, "has_accelerator", lambda: True)
+    assert zoo.training.trainer.resolve_loop("auto", data_bytes=2**20) == "device"
+    assert zoo.training.trainer.resolve_loop("auto", data_bytes=2**40) == "keras"  # e.g. a large image folder
 
 
 @jax_only
 def test_device_epochs_on_a_small_model():
-    from zoo.device_loop import DeviceEpochs
+    from zoo.training.device_loop import DeviceEpochs
 
     inputs = keras.Input((4,))
     model = keras.Model(inputs, keras.layers.Dense(2, name="fc")(inputs))
@@ -190,7 +189,7 @@ def test_the_nan_stop_never_writes_training_state_from_the_callback_thread():
         def jax_state_sync(self):
             self.syncs += 1
 
-    from zoo.training import _StopOnNaN
+    from zoo.training.trainer import _StopOnNaN
 
     model, stop = Model(), _StopOnNaN()
     stop.set_model(model)
@@ -211,8 +210,8 @@ def test_loop_knob(data_dir):
         with pytest.raises(ZooError, match='loop "device" needs the JAX backend'):
             zoo.train("resnet_tiny", "fast", data_dir=data_dir, epochs=1, limit=16, verbose=0, out_dir=None,
                       loop="device")
-    on_accelerator = keras.backend.backend() == "jax" and zoo.training.has_accelerator()
-    assert zoo.training.resolve_loop("auto") == ("device" if on_accelerator else "keras")
+    on_accelerator = keras.backend.backend() == "jax" and zoo.training.trainer.has_accelerator()
+    assert zoo.training.trainer.resolve_loop("auto") == ("device" if on_accelerator else "keras")
 
 
 @pytest.mark.slow

@@ -18,12 +18,13 @@ from zoo import runtime
 runtime.prefer_onednn()  # before any backend loads: see zoo/runtime.py
 
 from zoo.errors import SpecError, UnknownVariantError, ZooError
-from zoo.registry import VARIANTS, get_spec, list_variants, resolve_spec
-from zoo.spec import ResNetSpec
+from zoo.models.registry import VARIANTS, get_spec, list_variants, resolve_spec
+from zoo.models.spec import ResNetSpec
 
 __version__ = "0.1.0"
 
-_LAZY = {"build": "zoo.builder", "count_macs": "zoo.macs", "train": "zoo.training", "load_dataset": "zoo.data"}
+_LAZY = {"build": "zoo.models.builder", "count_macs": "zoo.models.macs", "train": "zoo.training.trainer",
+         "load_dataset": "zoo.data"}
 
 __all__ = [
     "ResNetSpec",

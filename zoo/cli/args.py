@@ -10,8 +10,8 @@ from functools import partial
 from pathlib import Path
 
 from zoo.errors import SpecError
-from zoo.registry import get_spec, resolve_spec
-from zoo.spec import ResNetSpec
+from zoo.models.registry import get_spec, resolve_spec
+from zoo.models.spec import ResNetSpec
 
 
 def shape(text: str) -> tuple[int, ...]:
@@ -19,6 +19,20 @@ def shape(text: str) -> tuple[int, ...]:
         return tuple(int(part) for part in text.replace("x", ",").split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected H,W,C integers such as 32,32,3, got {text!r}") from None
+
+
+def names(kind: str, allowed=None):
+    """Argument type for a comma-separated list (`tensorflow,jax`): the stripped, non-empty names, at least
+    one; with `allowed`, each one of them. Errors name the kind and the text received."""
+    def parse(text: str) -> list[str]:
+        found = [n.strip() for n in text.split(",") if n.strip()]
+        unknown = [n for n in found if allowed is not None and n not in allowed]
+        if unknown:
+            raise argparse.ArgumentTypeError(f"unknown {kind} {unknown[0]!r} (choose from {', '.join(allowed)})")
+        if not found:
+            raise argparse.ArgumentTypeError(f"no {kind} named in {text!r}")
+        return found
+    return parse
 
 
 def override(text: str) -> tuple[str, object]:

@@ -43,7 +43,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from zoo.sweeps import builtin_sweeps, load_sweep, pending_runs
+    from zoo.experiments.sweeps import builtin_sweeps, load_sweep, pending_runs
 
     if args.list:
         for name, path in builtin_sweeps().items():
@@ -68,7 +68,7 @@ def run(args) -> int:
     if out.exists() and not out.is_dir():
         raise ZooError(f"--out {out} is a file; give a folder for the sweep's table")
     if args.dry_run:
-        from zoo.results import read_table
+        from zoo.experiments.results import read_table
 
         todo = {r.run_id for r in pending_runs(sweep, read_table(out), retry_failed=args.retry_failed)}
         for run in sweep.runs:
@@ -77,11 +77,11 @@ def run(args) -> int:
     if args.ray is not None:
         return _bench_on_ray(args, sweep, out)
     if not args.in_process:
-        from zoo.isolate import start_server
+        from zoo.experiments.isolate import start_server
 
         start_server()  # imports Keras in the background while this process does the same
-    from zoo.bench import run_sweep
-    from zoo.progress import Display
+    from zoo.experiments.bench import run_sweep
+    from zoo.training.progress import Display
 
     with Display(indent="    ") as display:
         table = run_sweep(sweep, out=out, data_dir=args.data_dir, verbose=0 if args.quiet else 1,
@@ -93,8 +93,8 @@ def run(args) -> int:
 def _bench_on_ray(args, sweep, out: Path) -> int:
     if args.in_process:
         raise ZooError("--ray runs every run in a Ray worker; it does not combine with --in-process")
-    from zoo.progress import Display
-    from zoo.ray_sweep import run_sweep_on_ray
+    from zoo.training.progress import Display
+    from zoo.experiments.ray_sweep import run_sweep_on_ray
 
     with Display() as display:
         table = run_sweep_on_ray(sweep, out=out, address=args.ray or None, data_dir=args.data_dir,
@@ -106,7 +106,7 @@ def _bench_on_ray(args, sweep, out: Path) -> int:
 
 def _report(out: Path, table) -> int:
     """Print the sweep's Markdown table; exit status 0 when every row is ok, else 1."""
-    from zoo.results import MARKDOWN
+    from zoo.experiments.results import MARKDOWN
 
     print((out / MARKDOWN).read_text() if (out / MARKDOWN).exists() else "(no runs)")
     return 0 if (table["status"] == "ok").all() else 1

@@ -5,13 +5,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from zoo.cli.args import names
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("compare", help="compare result tables: differences, speed ratios, noise, missing rows",
                        description="The first table is the baseline. Tables are bench/tune folders or "
                                    ".parquet/.csv files (benchmarks/reference/published.csv included).")
     p.add_argument("tables", nargs="+", metavar="TABLE", help="two or more tables")
-    p.add_argument("--on", default="variant,dataset,recipe", help="join keys (default: variant,dataset,recipe)")
+    p.add_argument("--on", type=names("join key"), default="variant,dataset,recipe",
+                   help="join keys (default: variant,dataset,recipe)")
     p.add_argument("--metric", default="top1", help="column to compare (default: top1)")
     p.add_argument("--format", choices=["md", "csv", "html"], default="md")
     p.add_argument("--output", metavar="FILE", help="write the comparison here instead of printing it")
@@ -22,11 +25,11 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from zoo.compare import compare, labels_for, load, render
+    from zoo.experiments.compare import compare, labels_for, load, render
 
     labels = labels_for(args.tables)
     tables = {label: load(path) for label, path in zip(labels, args.tables)}
-    keys = [k.strip() for k in args.on.split(",") if k.strip()]
+    keys = args.on
     result = compare(tables, on=keys, metric=args.metric, allow_mismatch=args.allow_mismatch)
     text = render(result, args.format)
     if args.output:
@@ -34,7 +37,7 @@ def run(args) -> int:
     else:
         print(text, end="")
     if args.plots:
-        from zoo.plots import comparison_bars, pareto_plot
+        from zoo.experiments.plots import comparison_bars, pareto_plot
 
         for path in (pareto_plot(tables, Path(args.plots) / "pareto.png", metric=args.metric),
                      comparison_bars(tables, Path(args.plots) / "bars.png", keys=keys, metric=args.metric)):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zoo.errors import ZooError
 from zoo.markdown import format_table
-from zoo.registry import get_spec, list_variants
+from zoo.models.registry import get_spec, list_variants
 
 
 def add_parser(sub) -> None:
@@ -17,7 +17,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from zoo.describe import variant_row
+    from zoo.models.describe import variant_row
 
     names = list_variants(args.pattern)
     if not names:
@@ -26,9 +26,9 @@ def run(args) -> int:
     columns = [("name", "name"), ("input", "input"), ("stem", "stem"), ("body", "body"),
                ("shortcut", "shortcut"), ("head", "head")]
     if args.params:
-        from zoo.builder import build
-        from zoo.macs import count_macs
-        from zoo.summary import param_counts
+        from zoo.models.builder import build
+        from zoo.models.macs import count_macs
+        from zoo.models.summary import param_counts
 
         for row in rows:
             model = build(row["name"])

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from zoo.cli.args import names
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("predict", help="top-k classes of image files with a saved .keras model")
     p.add_argument("model", help="a .keras file (zoo train writes runs/<run>/model.keras)")
     p.add_argument("images", nargs="+", help="image files (png, jpg, ...)")
     p.add_argument("--top-k", type=int, default=3)
-    p.add_argument("--classes", help="comma-separated class names (default: from the run's result.json)")
+    p.add_argument("--classes", type=names("class name"),
+                   help="comma-separated class names (default: from the run's result.json)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from zoo.predict import predict_files
+    from zoo.training.predict import predict_files
 
-    classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
-    for item in predict_files(args.model, args.images, top_k=args.top_k, class_names=classes):
+    for item in predict_files(args.model, args.images, top_k=args.top_k, class_names=args.classes):
         print(f"{item['image']}: " + ", ".join(f"{name} {p:.3f}" for name, p in item["top"]))
     return 0

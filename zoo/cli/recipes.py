@@ -11,7 +11,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from zoo.recipes import RECIPES
+    from zoo.training.recipes import RECIPES
 
     rows = [{"name": r.name, "dataset": r.dataset, "epochs": r.epochs, "batch": r.batch_size,
              "optimizer": f"{r.optimizer} {r.lr:g}" + (" nesterov" if r.nesterov else ""),

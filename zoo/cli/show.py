@@ -18,9 +18,9 @@ def run(args) -> int:
     if args.json:
         print(spec.to_json())
         return 0
-    from zoo.builder import build
-    from zoo.describe import body_text, head_text, shortcut_text, stem_text
-    from zoo.summary import describe
+    from zoo.models.builder import build
+    from zoo.models.describe import body_text, head_text, shortcut_text, stem_text
+    from zoo.models.summary import describe
 
     model = build(spec)
     print(f"{spec.name}: input {'x'.join(map(str, spec.input_shape))}, {spec.num_classes} classes"

@@ -6,26 +6,13 @@ from __future__ import annotations
 import sys
 
 from zoo.backends import BACKEND_PACKAGES
-from zoo.cli.args import count
+from zoo.cli.args import count, names
 from zoo.errors import ZooError
-from zoo.registry import get_spec
-
-
-def _names(kind: str, allowed):
-    def parse(text: str) -> list[str]:
-        names = [n.strip() for n in text.split(",") if n.strip()]
-        unknown = [n for n in names if n not in allowed]
-        if not names or unknown:
-            from argparse import ArgumentTypeError
-
-            raise ArgumentTypeError(f"unknown {kind} {unknown[0]!r} (choose from {', '.join(allowed)})" if unknown
-                                    else f"no {kind} named in {text!r}")
-        return names
-    return parse
+from zoo.models.registry import get_spec
 
 
 def add_parser(sub) -> None:
-    from zoo.throughput import DEFAULT_FRAMEWORKS, FRAMEWORKS
+    from zoo.experiments.throughput import DEFAULT_FRAMEWORKS, FRAMEWORKS
 
     p = sub.add_parser("throughput", help="training and inference images/s, TFLOP/s and MFU beside "
                                           "keras.applications and PyTorch (when installed)")
@@ -35,9 +22,9 @@ def add_parser(sub) -> None:
     p.add_argument("--precision", choices=["float32", "mixed_bfloat16", "mixed_float16"], default="mixed_bfloat16")
     p.add_argument("--steps", type=count, default=20, help="timed steps; a row keeps their median (default 20)")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3)")
-    p.add_argument("--backends", type=_names("backend", tuple(BACKEND_PACKAGES)),
+    p.add_argument("--backends", type=names("backend", tuple(BACKEND_PACKAGES)),
                    help="comma-separated Keras backends, each measured in its own process (e.g. tensorflow,jax,torch)")
-    p.add_argument("--frameworks", type=_names("framework", FRAMEWORKS), default=list(DEFAULT_FRAMEWORKS),
+    p.add_argument("--frameworks", type=names("framework", FRAMEWORKS), default=list(DEFAULT_FRAMEWORKS),
                    help=f"comma-separated, from {', '.join(FRAMEWORKS)} (default {','.join(DEFAULT_FRAMEWORKS)}; "
                         "keras-applications only for resnet50/101/152, PyTorch only when torch is installed)")
     p.add_argument("--rounds", type=count, default=1,
@@ -51,7 +38,7 @@ def run(args) -> int:
         get_spec(name)  # unknown names fail before Keras loads and anything is measured
     if "zoo" not in args.frameworks:
         raise ZooError("--frameworks must include zoo: every other row is compared with it")
-    from zoo.throughput import throughput_table, write_throughput
+    from zoo.experiments.throughput import throughput_table, write_throughput
 
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)

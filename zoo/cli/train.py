@@ -8,7 +8,7 @@ from pathlib import Path
 
 from zoo.cli.args import add_spec_args, budget, override, spec_from_args
 from zoo.errors import ZooError
-from zoo.recipes import get_recipe
+from zoo.training.recipes import get_recipe
 
 
 def add_parser(sub) -> None:
@@ -59,7 +59,7 @@ def run(args) -> int:
             knobs[key] = getattr(args, key)
     knobs.update(args.budget or {})
     get_recipe(args.recipe, **knobs)  # a bad name or knob fails before Keras loads
-    from zoo.training import train
+    from zoo.training.trainer import train
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     tensorboard = Path(args.tensorboard) / f"{target.name}-{args.recipe}-{stamp}" if args.tensorboard else None
@@ -67,7 +67,7 @@ def run(args) -> int:
                    verbose=0 if args.quiet else 1, track_test=args.track_test, target_top1=args.target_top1,
                    tensorboard=tensorboard, **knobs)
     if result.get("run_dir"):
-        from zoo.plots import training_curves
+        from zoo.experiments.plots import training_curves
 
         training_curves(result["history"], Path(result["run_dir"]) / "curves.png",
                         title=f"{result['model']} · {result['dataset']} · {result['recipe']}", target=args.target_top1)

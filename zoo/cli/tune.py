@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from zoo.cli.args import count, override
+from zoo.cli.args import count, names, override
 from zoo.errors import ZooError
-from zoo.recipes import get_recipe
-from zoo.registry import get_spec
+from zoo.training.recipes import get_recipe
+from zoo.models.registry import get_spec
 
 
 def add_parser(sub) -> None:
@@ -23,9 +23,10 @@ def add_parser(sub) -> None:
     p.add_argument("--max-trials", type=count, default=10, metavar="N", help="stop after N trials (>= 1)")
     p.add_argument("--directory", default="tune", help="keras-tuner directory (default: tune)")
     p.add_argument("--project", help="project name inside the directory (default: base-dataset-recipe-tuner)")
-    p.add_argument("--knobs", help="comma-separated knobs to search, e.g. stem,shortcut,lr (default: the "
-                                   "articles' architecture knobs and lr, weight_decay, batch_size; the block "
-                                   "options preact, attention, cardinality, drop_path only when named)")
+    p.add_argument("--knobs", type=names("search knob"),
+                   help="comma-separated knobs to search, e.g. stem,shortcut,lr (default: the articles' architecture "
+                        "knobs and lr, weight_decay, batch_size; the block options preact, attention, cardinality, "
+                        "drop_path only when named)")
     p.add_argument("--knob", type=override, action="append", metavar="KNOB=VALUE",
                    help="fixed recipe knob for every trial, e.g. --knob epochs=3")
     p.add_argument("--limit", type=int, metavar="N", help="use at most N train and N test images")
@@ -43,7 +44,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     get_spec(args.base)  # bad names and knobs fail before Keras loads
     get_recipe(args.recipe, **dict(args.knob or []), **({"dataset": args.dataset} if args.dataset else {}))
-    from zoo.tuning import ZooHyperModel, make_tuner, run_search, trials_folder
+    from zoo.experiments.tuning import ZooHyperModel, make_tuner, run_search, trials_folder
 
     if args.chief or args.worker:
         if not args.oracle:
@@ -54,7 +55,7 @@ def run(args) -> int:
         os.environ.update(KERASTUNER_ORACLE_IP=host, KERASTUNER_ORACLE_PORT=port,
                           KERASTUNER_TUNER_ID="chief" if args.chief else args.worker)
     tuner_id = os.environ.get("KERASTUNER_TUNER_ID", "tuner0")
-    knobs = [k.strip() for k in args.knobs.split(",")] if args.knobs else None
+    knobs = args.knobs
     recipe_overrides = dict(args.knob or [])
     project = args.project or f"{args.base}-{args.dataset or 'data'}-{args.recipe}-{args.tuner}"
     state = Path(args.directory) / project / f"{tuner_id}.json"
@@ -66,7 +67,7 @@ def run(args) -> int:
                                verbose=0 if args.quiet else 1)
     tuner = make_tuner(args.tuner, hypermodel, max_trials=args.max_trials, directory=args.directory,
                        project=project, overwrite=args.overwrite, seed=args.seed)
-    from zoo.progress import Display
+    from zoo.training.progress import Display
 
     with Display(indent="    ") as display:
         best = run_search(tuner, display=display)

@@ -11,8 +11,8 @@ from typing import Callable, NamedTuple
 
 import keras
 
-from zoo.layers import ChannelPad, Conv2D
-from zoo.spec import BLOCK_KERNEL, ResNetSpec
+from zoo.models.layers import ChannelPad, Conv2D
+from zoo.models.spec import BLOCK_KERNEL, ResNetSpec
 
 
 class Factories(NamedTuple):

@@ -31,9 +31,9 @@ import keras_tuner
 import pandas as pd
 
 from zoo.errors import ZooError
-from zoo.recipes import get_recipe
-from zoo.registry import resolve_spec
-from zoo.spec import ResNetSpec
+from zoo.training.recipes import get_recipe
+from zoo.models.registry import resolve_spec
+from zoo.models.spec import ResNetSpec
 
 OBJECTIVE = "val_top1"
 STEMS = {"3x3/1 same": (3, 1, "same"), "3x3/1 valid": (3, 1, "valid"), "7x7/2": (7, 2, "same")}
@@ -130,7 +130,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
         self.search_space = {k: v for k, v in chosen.items() if k != "head_hidden"}
         self._hidden = chosen.get("head_hidden")
         self.last_result: dict | None = None
-        self.progress = None  # a zoo.progress.Display while run_search shows the search
+        self.progress = None  # a zoo.training.progress.Display while run_search shows the search
 
     # -- hyperparameters -> spec and recipe ------------------------------------------------------------
 
@@ -192,8 +192,8 @@ class ZooHyperModel(keras_tuner.HyperModel):
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         self.declare(hp)
-        from zoo.builder import build
-        from zoo.training import resolve_precision
+        from zoo.models.builder import build
+        from zoo.training.trainer import resolve_precision
 
         previous = keras.config.dtype_policy()
         keras.config.set_dtype_policy(resolve_precision(self.recipe.precision))
@@ -203,7 +203,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
             keras.config.set_dtype_policy(previous)
 
     def fit(self, hp, model, *args, epochs: int | None = None, initial_epoch: int = 0, **kwargs) -> dict:
-        from zoo.training import train
+        from zoo.training.trainer import train
 
         knobs = self.recipe_overrides(hp)
         if epochs is not None:  # Hyperband's budget for this round
@@ -235,7 +235,7 @@ def _knob_cell(value):
 
 def trials_markdown(table, knobs: list[str]) -> str:
     from zoo.markdown import format_table
-    from zoo.results import summary_cell
+    from zoo.experiments.results import summary_cell
 
     columns = [("trial_id", "trial")] + [(k, k) for k in knobs if k in table] + [
         ("score", "val top-1 %"), ("top1", "test top-1 %"), ("params", "params"), ("macs_per_image", "MACs"),
@@ -285,9 +285,9 @@ class TrialTable(keras_tuner.Tuner):
         return metrics
 
     def on_trial_end(self, trial):
-        from zoo.bench import result_columns
+        from zoo.experiments.bench import result_columns
         from zoo.environment import environment
-        from zoo.results import append_rows
+        from zoo.experiments.results import append_rows
 
         result, seconds = self._results().pop(trial.trial_id, (None, None))
         knobs = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
@@ -348,7 +348,7 @@ def make_tuner(kind: str, hypermodel: ZooHyperModel, *, max_trials: int, directo
 def run_search(tuner, display=None) -> dict | None:
     """Run (or continue) the search, then write best_spec.json; return the best trial's values.
 
-    With a `display` (`zoo.progress.Display`) the search shows as a sweep of trials (done / failed, ETA)
+    With a `display` (`zoo.training.progress.Display`) the search shows as a sweep of trials (done / failed, ETA)
     over the running trial's training, instead of keras-tuner's own printout."""
     if display is None:
         tuner.search()
@@ -365,7 +365,7 @@ def run_search(tuner, display=None) -> dict | None:
 
 
 def write_best_spec(tuner) -> dict | None:
-    from zoo.results import write_text_atomic
+    from zoo.experiments.results import write_text_atomic
 
     best = [t for t in tuner.oracle.get_best_trials(1) if t.score is not None]
     if not best:  # every trial failed

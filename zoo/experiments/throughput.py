@@ -17,7 +17,7 @@ peak serves every precision there).
 
 Frameworks: `zoo` (this Keras backend), `keras-applications` (keras.applications' ResNet50/101/152 on the
 same backend, for the variants it has), `pytorch-eager` and `pytorch-compile` (timm's model when timm
-imports, else the same spec in plain torch.nn: `zoo.torch_reference`; channels_last, SGD with momentum).
+imports, else the same spec in plain torch.nn: `zoo.models.torch_reference`; channels_last, SGD with momentum).
 With several backends or rounds, every (round, framework, backend, variant) runs in its own process,
 rounds interleaved, and the table keeps each row's median over the rounds (`throughput_table`).
 """
@@ -72,7 +72,7 @@ def cpu_peak_tflops(*, size: int = 2048, repeats: int = 10, cache: bool = True) 
     best = min(_step_times(lambda: a @ a, steps=repeats, warmup=1))  # warm-up: threads, pages
     tflops = 2 * size**3 / best / 1e12
     if cache:
-        from zoo.results import write_text_atomic
+        from zoo.experiments.results import write_text_atomic
 
         write_text_atomic(path, json.dumps({"key": key, "tflops": tflops, "measured": time.time()}))
     return tflops
@@ -150,9 +150,9 @@ def _keras_rows(framework: str, variant: str, model, *, input_size, batch_size, 
     import keras
     import numpy as np
 
-    from zoo import device_loop
-    from zoo.macs import count_macs
-    from zoo.training import has_accelerator, resolve_jit_compile
+    from zoo.training import device_loop
+    from zoo.models.macs import count_macs
+    from zoo.training.trainer import has_accelerator, resolve_jit_compile
 
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
                   loss=keras.losses.CategoricalCrossentropy(from_logits=True),
@@ -177,8 +177,7 @@ def _device_loop_row(model, variant, x, y, *, steps, warmup, **row_args) -> dict
     over a device-resident batch (one untimed warm-up call; compilation happens before it, ahead of time)."""
     import numpy as np
 
-    from zoo import device_loop
-
+    from zoo.training import device_loop
     try:
         trainer = device_loop.DeviceEpochs(model, x, y, batch_size=row_args["batch_size"], steps=steps)
     except Exception as exc:
@@ -191,8 +190,8 @@ def _device_loop_row(model, variant, x, y, *, steps, warmup, **row_args) -> dict
 def _keras_model(framework: str, variant: str, *, input_size: int, precision: str, num_classes: int):
     import keras
 
-    from zoo.builder import build
-    from zoo.registry import resolve_spec
+    from zoo.models.builder import build
+    from zoo.models.registry import resolve_spec
 
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
@@ -224,16 +223,16 @@ def timm_available() -> bool:
 
 def _torch_model(variant: str, *, input_size: int, num_classes: int):
     """(module, description): timm's model for the ImageNet names it has, else the spec in plain torch.nn."""
-    from zoo.registry import resolve_spec
+    from zoo.models.registry import resolve_spec
 
     spec = resolve_spec(variant, input_shape=(input_size, input_size, 3), num_classes=num_classes)
     if variant in TIMM_MODELS and timm_available():
         import timm
 
         return timm.create_model(variant, num_classes=num_classes), f"timm {timm.__version__} {variant}"
-    from zoo.torch_reference import reference_model
+    from zoo.models.torch_reference import reference_model
 
-    return reference_model(spec), "zoo.torch_reference (torch.nn)"
+    return reference_model(spec), "zoo.models.torch_reference (torch.nn)"
 
 
 def measure_torch(variant: str, *, input_size: int = 224, batch_size: int = 256, precision: str = "mixed_bfloat16",
@@ -315,8 +314,8 @@ def measure(framework: str, variant: str, *, input_size: int = 224, batch_size: 
 
 def _zoo_macs(variant: str, *, input_size: int, num_classes: int) -> int:
     """MACs per image of the zoo model (the PyTorch rows' FLOPs: same layers, same count)."""
-    from zoo.builder import build
-    from zoo.macs import count_macs
+    from zoo.models.builder import build
+    from zoo.models.macs import count_macs
 
     return count_macs(build(variant, input_shape=(input_size, input_size, 3), num_classes=num_classes))
 
@@ -346,8 +345,8 @@ def measure_in_subprocess(job: dict, options: dict, *, timeout: float = 3600) ->
     env["KERAS_BACKEND"] = "torch" if job["backend"] == "pytorch" else job["backend"]  # no TF beside torch
     request = json.dumps({"framework": job["framework"], "variant": job["variant"], **options})
     try:
-        done = subprocess.run([sys.executable, "-m", "zoo.throughput", request], env=env, capture_output=True,
-                              text=True, timeout=timeout)
+        done = subprocess.run([sys.executable, "-m", "zoo.experiments.throughput", request], env=env,
+                              capture_output=True, text=True, timeout=timeout)
         if done.returncode == 0:
             return json.loads(done.stdout.strip().splitlines()[-1])
         why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
@@ -410,7 +409,7 @@ def median_over_rounds(table):
 def _zoo_ratios(table, home: str) -> list:
     """zoo images/s on `home` (its default loop there) over each row's, for the same model and mode;
     keras.applications rows compare with the zoo on their own backend."""
-    from zoo.training import resolve_loop
+    from zoo.training.trainer import resolve_loop
 
     speeds = {}
     for r in table.to_dict("records"):

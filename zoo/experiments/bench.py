@@ -1,7 +1,7 @@
 """`zoo bench`: run a sweep, one row per run in one results table; resumable, failures are rows.
 
 >>> import tempfile
->>> from zoo.sweeps import parse_sweep
+>>> from zoo.experiments.sweeps import parse_sweep
 >>> sweep = parse_sweep('''
 ... [[group]]
 ... variants = ["resnet_tiny"]
@@ -18,7 +18,7 @@ Each run: train with the recipe (compilation and warm-up timed apart from traini
 split, time inference on a fixed batch, then append the row under the table's file lock. A rerun of the
 same sweep skips run ids already in the table (`retry_failed` reruns the ones that did not end ok).
 Several processes (or hosts on a shared filesystem) on one table divide the runs: each run is claimed
-under the table's lock before it starts, and a run another live process holds is skipped (`zoo.claims`).
+under the table's lock before it starts, and a run another live process holds is skipped (`zoo.experiments.claims`).
 A non-finite loss stops a run as `diverged`; an out-of-memory error retries once at half the batch; any
 other exception becomes a `failed` row with its message, and the sweep goes on.
 """
@@ -37,16 +37,16 @@ import keras
 import pandas as pd
 
 from zoo.backends import BACKEND_PACKAGES
-from zoo.budget import TIME_COLUMNS, other_seconds
-from zoo.claims import Heartbeat, claim, holder, release
+from zoo.training.budget import TIME_COLUMNS, other_seconds
+from zoo.experiments.claims import Heartbeat, claim, holder, release
 from zoo.environment import environment, peak_host_memory
 from zoo.errors import ZooError, first_line
-from zoo.isolate import ProcessDied, call_isolated
-from zoo.progress import Display
-from zoo.recipes import get_recipe
-from zoo.results import (append_rows, check_writable, locked, read_table, summary_markdown, write_history,
+from zoo.experiments.isolate import ProcessDied, call_isolated
+from zoo.training.progress import Display
+from zoo.training.recipes import get_recipe
+from zoo.experiments.results import (append_rows, check_writable, locked, read_table, summary_markdown, write_history,
                          write_text_atomic)
-from zoo.sweeps import PlannedRun, Sweep, pending_runs
+from zoo.experiments.sweeps import PlannedRun, Sweep, pending_runs
 
 OOM_MARKERS = ("resource_exhausted", "resource exhausted", "out of memory", "outofmemory", "oom when allocating",
                "failed to allocate")
@@ -98,10 +98,10 @@ def train_row(run: PlannedRun, *, sweep: str, data_dir=None, verbose: int = 1, t
               release_session: bool = True) -> tuple[dict, dict | None, str | None]:
     """Train one planned run, writing no file: (its table row, its history or None, the traceback of its
     failure or None). Never raises for a failing run. `progress` gets its training progress events
-    (`zoo.progress`); with `tensorboard`, its TensorBoard logs go to `tensorboard/<run_id>-<variant>`.
+    (`zoo.training.progress`); with `tensorboard`, its TensorBoard logs go to `tensorboard/<run_id>-<variant>`.
     `release_session=False` skips clearing Keras' session afterwards (a process that ends with the run)."""
     if train_fn is None:
-        from zoo.training import train as train_fn
+        from zoo.training.trainer import train as train_fn
     row = planned_row(run, sweep)
     start = time.perf_counter()
     kwargs = _train_kwargs(run, data_dir, verbose, tensorboard, progress)
@@ -168,7 +168,7 @@ def planned_row(run: PlannedRun, sweep: str) -> dict:
 
 def run_isolated(run: PlannedRun, *, sweep: str, out: Path, progress: Callable[[dict], None] | None = None,
                  **kwargs) -> dict:
-    """`run_one` in a fresh process (`zoo.isolate`), on the run's own backend when it names one; a process
+    """`run_one` in a fresh process (`zoo.experiments.isolate`), on the run's own backend when it names one; a process
     that dies mid-run, or a backend that is not installed, becomes a `failed` row."""
     start = time.perf_counter()
     other = run.backend not in (None, keras.backend.backend())
@@ -217,10 +217,10 @@ def run_sweep(sweep: Sweep, *, out: str | Path, data_dir=None, verbose: int = 1,
               tensorboard: str | Path | None = None) -> pd.DataFrame:
     """Run every pending run of `sweep`, appending a row to the table in `out` after each; return the table.
 
-    `isolate` runs each in a fresh process (`zoo.isolate`: what `zoo bench` does), so every run starts from the
-    same state and the sweep's memory stays that of its largest run; `train_fn` must then pickle.
-    A `display` (`zoo.progress.Display`) shows the sweep's progress and each run's training (with `verbose`)
-    and takes the log lines; without one they go to `log`. `tensorboard`: a folder for every run's
+    `isolate` runs each in a fresh process (`zoo.experiments.isolate`: what `zoo bench` does), so every run
+    starts from the same state and the sweep's memory stays that of its largest run; `train_fn` must then
+    pickle. A `display` (`zoo.training.progress.Display`) shows the sweep's progress and each run's training
+    (with `verbose`) and takes the log lines; without one they go to `log`. `tensorboard`: a folder for every run's
     TensorBoard logs (one subfolder per run).
     """
     display = display or Display(log=log)
@@ -268,7 +268,7 @@ def finish_sweep(sweep: Sweep, out: Path, *, began: float, plots: bool, log: Cal
     """A sweep's end, however its runs ran: the table's plots (with `plots`), the closing line, the table."""
     table = read_table(out)
     if plots and len(table):
-        from zoo.plots import write_plots
+        from zoo.experiments.plots import write_plots
 
         for path in write_plots(out, table):
             log(f"plot: {path}")

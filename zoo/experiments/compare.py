@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from zoo.errors import ZooError
-from zoo.results import ok_rows, read_table
+from zoo.experiments.results import ok_rows, read_table
 
 GUARDED = ("dataset_source", "precision", "device")  # rows must agree on these to be compared
 SETUP = ("epochs", "budget_seconds", "budget_images", "train_images")  # differences here are flagged, not refused

@@ -6,7 +6,7 @@ run's bar: its epoch, loss and share of the budget); anywhere else (a file, a pi
 line per epoch and per run, with no control characters.
 
 Training reports progress as plain dicts (`event`: "step" or "epoch"); they pickle, so a run in its own
-process (`zoo.isolate`) sends them to the display in the sweep's process.
+process (`zoo.experiments.isolate`) sends them to the display in the sweep's process.
 
 >>> import io
 >>> from rich.console import Console

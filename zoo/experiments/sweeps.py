@@ -46,8 +46,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zoo.errors import ZooError, did_you_mean
-from zoo.recipes import get_recipe
-from zoo.registry import list_variants
+from zoo.training.recipes import get_recipe
+from zoo.models.registry import list_variants
 
 try:
     import tomllib
@@ -127,7 +127,7 @@ def _expand_variants(patterns: list, where: str) -> list[str]:
             raise ZooError(f"{where}: variants must be names or globs, got {pattern!r}")
         found = list_variants(pattern)
         if not found:
-            from zoo.registry import get_spec
+            from zoo.models.registry import get_spec
 
             get_spec(pattern)  # raises UnknownVariantError with close-match suggestions
         names += [n for n in found if n not in names]
@@ -232,8 +232,8 @@ def _group_runs(defaults: dict, group: dict, *, where: str, extra_overrides: dic
 
 def sweep_dirs() -> list[Path]:
     """Where built-in sweep names are looked up: ./benchmarks/sweeps, then the zoo checkout's own."""
-    here = Path(__file__).resolve().parent
-    dirs = [Path.cwd() / "benchmarks" / "sweeps", here.parent / "benchmarks" / "sweeps", here / "sweeps"]
+    package = Path(__file__).resolve().parents[1]  # zoo/
+    dirs = [Path.cwd() / "benchmarks" / "sweeps", package.parent / "benchmarks" / "sweeps", package / "sweeps"]
     unique: list[Path] = []
     for d in dirs:
         if d.is_dir() and d.resolve() not in [u.resolve() for u in unique]:

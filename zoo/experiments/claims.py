@@ -28,7 +28,7 @@ import threading
 import time
 from pathlib import Path
 
-from zoo.results import locked, write_text_atomic
+from zoo.experiments.results import locked, write_text_atomic
 
 __all__ = ["CLAIMS", "STALE_AFTER", "Heartbeat", "claim", "holder", "locked", "release"]
 

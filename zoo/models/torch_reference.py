@@ -8,13 +8,13 @@ this reference otherwise; it covers the published layouts: one-conv stems, basic
 (grouped or widened bottlenecks too: ResNeXt, Wide ResNet), 1x1 (+BN) or ResNet-D shortcuts, global pooling
 heads.
 
->>> from zoo.registry import resolve_spec
+>>> from zoo.models.registry import resolve_spec
 >>> net = reference_model(resolve_spec("resnet_tiny", num_classes=10))  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from zoo.spec import BLOCK_KERNEL, ResNetSpec
+from zoo.models.spec import BLOCK_KERNEL, ResNetSpec
 
 #: Spec values the reference reproduces; anything else is refused with the field named.
 SUPPORTED = {"block": ("basic", "bottleneck"), "shortcut": ("conv", "conv_bn", "avg_down"),

@@ -366,7 +366,7 @@ def summary_cell(key: str, value):
     if key in ("top1", "top5"):
         return f"{100 * value:.2f}"
     if key == "macs_per_image":
-        from zoo.macs import format_count
+        from zoo.models.macs import format_count
 
         return format_count(int(value))
     if key in ("train_seconds", "seconds_per_epoch", "compile_seconds", "wall_seconds", "budget_seconds"):

@@ -1,6 +1,6 @@
 """One-line, human-readable descriptions of a spec's stem, body, shortcut and head (no Keras needed).
 
->>> from zoo.registry import get_spec
+>>> from zoo.models.registry import get_spec
 >>> stem_text(get_spec("resnet18_cifar10_tf2"))
 '3x3/1 valid + BN + relu + maxpool 2/2 same'
 >>> head_text(get_spec("resnet18_mnist_functional"))
@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from zoo.spec import ResNetSpec
+from zoo.models.spec import ResNetSpec
 
 
 def stem_text(spec: ResNetSpec) -> str:
@@ -32,7 +32,7 @@ def stem_text(spec: ResNetSpec) -> str:
 def body_text(spec: ResNetSpec) -> str:
     """`basic 2-2-2-2 x 64-128-256-512`, then the block options in use (`preact`, `32x4d`, `SE 1/16`, ...).
 
-    >>> from zoo.registry import get_spec
+    >>> from zoo.models.registry import get_spec
     >>> body_text(get_spec("seresnext50_32x4d"))
     'bottleneck 3-4-6-3 x 256-512-1024-2048, 32x4d, SE 1/16'
     """

@@ -7,8 +7,8 @@ start to the last run's end (longer when a sweep ran in parts), and every varian
 top-1 (mean over seeds), best first. A JUnit XML file in a machine folder (written by
 `pytest --junitxml`) adds the test suite's count and time.
 
-    python -m zoo.digest benchmarks/results                 # print the table
-    python -m zoo.digest benchmarks/results --readme README.md   # rewrite the block between the markers
+    python -m zoo.experiments.digest benchmarks/results                 # print the table
+    python -m zoo.experiments.digest benchmarks/results --readme README.md   # rewrite the block between the markers
 
 The README holds the table between `<!-- results:begin -->` and `<!-- results:end -->`; a test checks that
 it matches the files.
@@ -27,7 +27,7 @@ import pandas as pd
 
 from zoo.errors import ZooError
 from zoo.markdown import format_table
-from zoo.results import TABLE, ok_rows, read_table
+from zoo.experiments.results import TABLE, ok_rows, read_table
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
@@ -132,7 +132,7 @@ def with_digest(readme: str, generated: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m zoo.digest", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m zoo.experiments.digest", description=__doc__.splitlines()[0])
     parser.add_argument("results", help="the results folder, e.g. benchmarks/results")
     parser.add_argument("--readme", metavar="FILE", help="rewrite the generated block of this Markdown file")
     args = parser.parse_args(argv)

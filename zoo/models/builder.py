@@ -14,10 +14,10 @@ import os
 
 import keras
 
-from zoo import blocks
+from zoo.models import blocks
 from zoo.errors import SpecError
-from zoo.registry import resolve_spec
-from zoo.spec import ResNetSpec
+from zoo.models.registry import resolve_spec
+from zoo.models.spec import ResNetSpec
 
 
 def memory_bytes() -> int | None:

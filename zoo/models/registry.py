@@ -1,6 +1,6 @@
 """The variant table: one name -> one `ResNetSpec`. Adding a variant is one entry here.
 
->>> from zoo.registry import get_spec, list_variants
+>>> from zoo.models.registry import get_spec, list_variants
 >>> get_spec("resnet20").depths
 (3, 3, 3)
 >>> list_variants("resnet1*")
@@ -14,7 +14,7 @@ import re
 from dataclasses import replace
 
 from zoo.errors import SpecError, UnknownVariantError, close_matches
-from zoo.spec import ResNetSpec, check_field_names
+from zoo.models.spec import ResNetSpec, check_field_names
 
 # The source articles' models are plain Keras layers with Keras defaults: biased convs,
 # Glorot-uniform kernels, BatchNormalization(momentum=0.99, epsilon=1e-3).
@@ -79,7 +79,7 @@ VARIANTS: dict[str, ResNetSpec] = {
     "resnet50": replace(_IMAGENET_BOTTLENECK, depths=(3, 4, 6, 3)),
     "resnet101": replace(_IMAGENET_BOTTLENECK, depths=(3, 4, 23, 3)),
     "resnet152": replace(_IMAGENET_BOTTLENECK, depths=(3, 8, 36, 3)),
-    # composed block options (zoo.spec: groups / base_width, attention, preact), torchvision and timm layouts
+    # composed block options (zoo.models.spec: groups / base_width, attention, preact), torchvision and timm layouts
     "resnext50_32x4d": replace(
         _IMAGENET_BOTTLENECK, depths=(3, 4, 6, 3), groups=32, base_width=4,
         source="Xie et al. 2017 (ResNeXt-50 32x4d), torchvision layout",

@@ -5,7 +5,7 @@ died); zoo only submits the runs and writes what comes back. Each run is a task 
 (`max_calls=1`: its memory goes back to the node when it ends) with the sweep's backend in its
 environment; it trains on the node that Ray picks and returns its row, history and failure to the
 driver, which is the table's only writer: rows are appended as tasks finish, in the order they finish.
-Runs are claimed in the table folder like a local sweep's (`zoo.claims`), so a local `zoo bench` on the
+Runs are claimed in the table folder like a local sweep's (`zoo.experiments.claims`), so a local `zoo bench` on the
 same table skips them. A task whose worker dies is retried `retries` times, then becomes a `failed` row
 naming the node it last ran on. Ctrl-C cancels the tasks still pending or running; a rerun resumes.
 
@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Callable
 
 from zoo.backends import configured_backend
-from zoo.claims import Heartbeat, claim, holder, release
+from zoo.experiments.claims import Heartbeat, claim, holder, release
 from zoo.errors import ZooError, first_line
-from zoo.progress import Display
-from zoo.results import append_rows, check_writable, locked, read_table, summary_markdown
-from zoo.sweeps import PlannedRun, Sweep, pending_runs
+from zoo.training.progress import Display
+from zoo.experiments.results import append_rows, check_writable, locked, read_table, summary_markdown
+from zoo.experiments.sweeps import PlannedRun, Sweep, pending_runs
 
 INSTALL_HINT = 'pip install -e ".[ray]" (or pip install "ray>=2.9")'
 
@@ -71,7 +71,7 @@ def _task(run: PlannedRun, sweep: str, data_dir, tensorboard, starts) -> tuple[d
     # first, and without waiting: a worker killed later still names its node; a task blocked in ray.get
     # lends its CPU to the next task, which would then train beside it
     starts.started.remote(run.run_id, node)
-    from zoo.bench import train_row
+    from zoo.experiments.bench import train_row
 
     row, history, failure = train_row(run, sweep=sweep, data_dir=data_dir, verbose=0, tensorboard=tensorboard,
                                       release_session=False)
@@ -112,7 +112,7 @@ def _slots(ray, cpus: float, gpus: float) -> int:
 
 def _failed_row(run: PlannedRun, sweep: str, exc: BaseException, nodes: list[str]) -> dict:
     """The row of a run whose task failed (its worker died more often than the retries allow)."""
-    from zoo.bench import failed_row
+    from zoo.experiments.bench import failed_row
 
     where = nodes[-1] if nodes else "no node (it never started)"
     return failed_row(run, sweep, f"Ray task failed on {where} after {len(nodes)} attempt(s): "
@@ -191,14 +191,14 @@ def _submit_and_collect(ray, sweep, out, *, data_dir, cpus, gpus, slots, retries
         for _, path in mine.values():
             release(path)
     display.running(0)
-    from zoo.bench import finish_sweep
+    from zoo.experiments.bench import finish_sweep
 
     return finish_sweep(sweep, out, began=began, plots=plots, log=display.log)
 
 
 def _collect(ray, ref, item, sweep, out, starts, display) -> None:
     """Write one finished task's row (or its failure) into the table."""
-    from zoo.bench import describe_outcome, write_run_files
+    from zoo.experiments.bench import describe_outcome, write_run_files
 
     run, path = item
     try:

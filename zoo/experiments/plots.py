@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from zoo.results import ok_rows, read_history
+from zoo.experiments.results import ok_rows, read_history
 
 
 def _pyplot():

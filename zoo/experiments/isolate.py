@@ -5,7 +5,7 @@ a second to about a minute) and so did the peak memory, although each run's sess
 in benchmarks/results/cpu-2core/README.md). A process per run starts every run from the same state and
 gives its memory back to the system when it ends.
 
-The processes come from a fork server that has imported `zoo.training` (and with it Keras and the backend)
+The processes come from a fork server that has imported `zoo.training.trainer` (and with it Keras and the backend)
 once, so a run starts at once instead of importing the backend again; nothing has run on the backend in the
 server when it forks. Where there is no fork server (Windows), runs start with "spawn" and import
 everything themselves.
@@ -26,7 +26,8 @@ from typing import Any, Callable
 import zoo.quiet  # noqa: F401  (first: in a spawned run it hooks the backend's import, see zoo.quiet)
 from zoo.errors import ZooError
 
-PRELOAD = ["zoo.quiet", "zoo.training", "zoo.bench"]  # zoo.quiet first: it hooks the backend's import
+# zoo.quiet first: it hooks the backend's import
+PRELOAD = ["zoo.quiet", "zoo.training.trainer", "zoo.experiments.bench"]
 
 
 class ProcessDied(ZooError):

@@ -11,7 +11,7 @@ running it once; its update is kept) is `compile_seconds`, and `train_seconds` c
 device loop compiles ahead of time without running a step. Validation and any per-epoch test evaluation are
 timed apart, and the record's time columns (data, build, train, validation, test, inference, other) add up
 to its `wall_seconds`. A budget (`budget_seconds=`, `budget_images=`) stops training there, mid-epoch if
-need be, with the learning-rate schedule fitted to it (`zoo.budget`):
+need be, with the learning-rate schedule fitted to it (`zoo.training.budget`):
 
 >>> result = zoo.train("resnet_tiny", "mnist_functional", dataset="digits", budget_images=320, batch_size=32,
 ...                    schedule="linear", limit=256, verbose=0, out_dir=None)
@@ -33,20 +33,20 @@ import keras
 import numpy as np
 
 from zoo import runtime
-from zoo.batchnorm import reestimate_batchnorm
-from zoo.budget import LinearDecay, Phases, TrainClock, other_seconds
+from zoo.training.batchnorm import reestimate_batchnorm
+from zoo.training.budget import LinearDecay, Phases, TrainClock, other_seconds
 from zoo.data import load_dataset
 from zoo.data.preprocess import augmentation, normalization
-from zoo.distribute import data_parallel
+from zoo.training.distribute import data_parallel
 from zoo.environment import peak_device_memory, reset_peak_memory
 from zoo.errors import DatasetError, ZooError
-from zoo.macs import count_macs
-from zoo.progress import Display
-from zoo.recipes import Recipe, get_recipe
-from zoo.registry import resolve_spec
-from zoo.spec import ResNetSpec
-from zoo.speed import inference_images_per_second
-from zoo.summary import param_counts
+from zoo.models.macs import count_macs
+from zoo.training.progress import Display
+from zoo.training.recipes import Recipe, get_recipe
+from zoo.models.registry import resolve_spec
+from zoo.models.spec import ResNetSpec
+from zoo.training.speed import inference_images_per_second
+from zoo.models.summary import param_counts
 
 
 class _StopOnNaN(keras.callbacks.Callback):
@@ -118,8 +118,7 @@ def resolve_loop(loop: str, data_bytes: int = 0, budgeted: bool = False) -> str:
     runs convolutions inside a
     loop body (`lax.scan`) on a slow path, measured 40x slower per step than the same step compiled alone
     on a 2-core CPU (resnet_tiny on digits: 11.7 s per epoch against fit's 0.78 s)."""
-    from zoo import device_loop
-
+    from zoo.training import device_loop
     if loop == "auto":
         usable = device_loop.available() and has_accelerator() and device_loop.fits(data_bytes) and not budgeted
         return "device" if usable else "keras"
@@ -150,7 +149,7 @@ def _network(model_or_name, image_shape, num_classes) -> tuple[keras.Model, ResN
                 f"but the dataset has {tuple(image_shape)} images and {num_classes} classes"
             )
         return model_or_name, None
-    from zoo.builder import build
+    from zoo.models.builder import build
 
     spec = resolve_spec(model_or_name, input_shape=tuple(image_shape), num_classes=num_classes)
     return build(spec), spec
@@ -193,7 +192,7 @@ def _clock(recipe: Recipe, batch_size: int, train_images: int) -> TrainClock:
 
 
 class _StepEvents(keras.callbacks.Callback):
-    """Reports training progress to `report` as plain dicts (`zoo.progress`): a "step" event at most every
+    """Reports training progress to `report` as plain dicts (`zoo.training.progress`): a "step" event at most every
     `interval` seconds (epoch, step, loss, `fraction` of the run done: of its budget when it has one, else of
     its epochs). The loss is read after the budget clock has waited for the step anyway."""
 
@@ -283,7 +282,7 @@ def _fit_full_batches(model, x, y, *, batch_size, epochs, validation, rng, progr
 
 
 def _fit_on_device(trainer, *, epochs, validation, rng, progress, after_epoch, batch_size, clock):
-    """The device loop (`zoo.device_loop`): one compiled call per epoch on the same shuffles as
+    """The device loop (`zoo.training.device_loop`): one compiled call per epoch on the same shuffles as
     `_fit_full_batches`; validation after each epoch, outside the timed span. Returns the history and fills
     `clock`'s epoch seconds and validation seconds (no budgets: `resolve_loop` refuses them)."""
     history: dict[str, list[float]] = {}
@@ -465,8 +464,8 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
     `epochs_to_target` and `seconds_to_target`, the training seconds of the epochs up to the first whose
     test top-1 reached the target (empty when none did). Like DAWNBench, the test split is only measured,
     it never changes the training. `callbacks` are Keras callbacks added to every `fit` call (Keras' loop).
-    `progress` gets the training's progress events (`zoo.progress`); by default, with `verbose`, a
-    `zoo.progress.Display` on stderr shows them (a live bar on a terminal, a line per epoch elsewhere).
+    `progress` gets the training's progress events (`zoo.training.progress`); by default, with `verbose`, a
+    `zoo.training.progress.Display` on stderr shows them (a live bar on a terminal, a line per epoch elsewhere).
 
     The record's time columns add up to its `wall_seconds`: data, build (model, compile and the first,
     compiling train step, which is kept: no step is thrown away), train, validation, test, inference, other.
@@ -497,7 +496,7 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
                 raise ZooError(f"devices={recipe.devices} trains through Keras' fit; the device loop runs on one "
                                "device (loop=\"keras\")")
             if loop == "device":
-                from zoo.device_loop import DeviceEpochs
+                from zoo.training.device_loop import DeviceEpochs
 
                 trainer = DeviceEpochs(model, x_train, y_train, batch_size=batch_size)
                 clock.compile_seconds = trainer.compile_seconds

@@ -1,6 +1,6 @@
 """Named training recipes, as data: one per source article, plus `fast`.
 
->>> from zoo.recipes import get_recipe
+>>> from zoo.training.recipes import get_recipe
 >>> r = get_recipe("d2l_cifar10", epochs=3)
 >>> (r.optimizer, r.lr, r.batch_size, r.epochs, r.validation_split)
 ('sgd', 0.005, 100, 3, 0.1)
@@ -26,11 +26,11 @@ class Recipe:
     """Every training knob. `precision="auto"` means bf16 mixed precision on a GPU/TPU, float32 otherwise;
     `jit_compile="auto"` means XLA on a GPU/TPU and, on a CPU, TensorFlow's oneDNN kernels (measured on a
     2-core CPU, ResNet-18 at 32x32: 171 train images/s without XLA, 12 with it; JAX always compiles with XLA).
-    `loop="auto"` means the device loop (`zoo.device_loop`) on JAX with an accelerator, Keras' `fit` otherwise.
+    `loop="auto"` means the device loop (`zoo.training.device_loop`) on JAX with an accelerator, Keras' `fit` otherwise.
 
     A budget (`budget_seconds` of training, `budget_images` seen, or both: whichever is spent first) bounds the
     run instead of `epochs`, which it then ignores: training stops at the budget, mid-epoch if need be, and the
-    schedule (`linear`: Li et al.'s budget-aware decay; `cosine`) reaches zero exactly there (`zoo.budget`).
+    schedule (`linear`: Li et al.'s budget-aware decay; `cosine`) reaches zero exactly there (`zoo.training.budget`).
     """
 
     name: str

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import keras
 
-from zoo.macs import count_macs, format_count, layer_macs
+from zoo.models.macs import count_macs, format_count, layer_macs
 from zoo.markdown import format_table
 
 
