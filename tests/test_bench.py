@@ -44,7 +44,7 @@ def test_builtin_sweeps_parse_and_plan():
                                                "resnet18_cifar100_tf2", "resnet34_cifar100_tf2",
                                                "resnet18_mnist_functional"]
     assert all(r.overrides["budget_seconds"] == 40 and r.limit is None and r.test_limit == 500 for r in quick.runs)
-    assert all(r.overrides["precise_bn"] == 256 and r.inference_batch == 0 for r in quick.runs)
+    assert all(r.overrides["precise_bn"] == 128 and r.inference_batch == 0 for r in quick.runs)
     assert {r.dataset for r in quick.runs} == {"cifar10", "mnist"}
     for name in ("seed002-full", "mnist-99", "articles-budget", "cifar-depth"):  # the CPU result tables' sweeps
         assert load_sweep(name).runs, name
