@@ -231,3 +231,13 @@ def test_digits_reaches_95_percent_on_cpu():
 def test_image_limits_that_leave_nothing_to_train_or_test_are_errors(data_dir, knobs, message):
     with pytest.raises(ZooError, match=message):
         zoo.train("resnet_tiny", "mnist_functional", data_dir=data_dir, out_dir=None, verbose=0, **knobs)
+
+
+def test_precise_bn_with_fewer_images_than_its_batch_still_reestimates():
+    # quick's 128 images against PRECISE_BN_BATCH = 256 once made zero whole batches: statistics left as trained
+    from zoo.training.batchnorm import reestimate_batchnorm
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.BatchNormalization(name="bn")])
+    x = np.random.default_rng(0).normal(5.0, 2.0, (100, 4)).astype("float32")
+    assert reestimate_batchnorm(model, x, batch_size=256) == 100
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.get_layer("bn").moving_mean), x.mean(0), atol=1e-4)

@@ -33,9 +33,11 @@ def batchnorm_layers(model) -> list:
 
 def reestimate_batchnorm(model, images, *, batch_size: int) -> int:
     """Set every BN layer's moving mean and variance to the average of its batch statistics over the
-    whole batches of `images` (forward passes in training mode, weights unchanged); return the images used."""
+    whole batches of `images` (forward passes in training mode, weights unchanged); return the images used.
+    Fewer images than `batch_size` make one batch of them all."""
     layers = batchnorm_layers(model)
-    batches = len(images) // batch_size
+    batch_size = min(batch_size, len(images))  # fewer images than a batch: one batch of them all
+    batches = len(images) // batch_size if batch_size else 0
     if not layers or not batches:
         return 0
     momenta = [layer.momentum for layer in layers]
