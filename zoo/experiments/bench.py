@@ -37,26 +37,20 @@ import keras
 import pandas as pd
 
 from zoo.backends import BACKEND_PACKAGES
-from zoo.training.budget import TIME_COLUMNS, other_seconds
+from zoo.training.budget import other_seconds
 from zoo.experiments.claims import Heartbeat, claim, holder, release
 from zoo.environment import environment, peak_host_memory
 from zoo.errors import ZooError, first_line
 from zoo.experiments.isolate import ProcessDied, call_isolated
 from zoo.training.progress import Display
 from zoo.training.recipes import get_recipe
+from zoo.training.result import table_row
 from zoo.experiments.results import (append_rows, check_writable, locked, read_table, summary_markdown, write_history,
                          write_text_atomic)
 from zoo.experiments.sweeps import PlannedRun, Sweep, pending_runs
 
 OOM_MARKERS = ("resource_exhausted", "resource exhausted", "out of memory", "outofmemory", "oom when allocating",
                "failed to allocate")
-RESULT_KEYS = ("dataset_source", "epochs", "epochs_planned", "budget_seconds", "budget_images", "images_seen",
-               "epochs_done", "schedule", *TIME_COLUMNS, "batch_size", "precision", "train_images",
-               "test_images", "params", "params_total", "macs_per_image", "top1", "top5", "test_loss",
-               "best_val_top1", "best_val_epoch", "compile_seconds", "first_epoch_seconds", "seconds_per_epoch",
-               "train_images_per_second", "inference_images_per_second", "status", "error",
-               "started", "finished", "loop", "jit_compile", "devices", "target_top1", "epochs_to_target",
-               "seconds_to_target")
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -75,12 +69,6 @@ def _error_text(exc: BaseException, limit: int = 500) -> str:
 
 def _mib(value) -> float | None:
     return None if value is None else value / 2**20
-
-
-def result_columns(result: dict) -> dict:
-    """The table columns a `zoo.train` record fills (bench rows and tune trial rows alike)."""
-    return {**{key: result.get(key) for key in RESULT_KEYS},
-            "peak_device_memory_mb": _mib(result.get("peak_device_memory"))}
 
 
 def _train_kwargs(run: PlannedRun, data_dir, verbose: int, tensorboard, progress) -> dict:
@@ -127,7 +115,7 @@ def train_row(run: PlannedRun, *, sweep: str, data_dir=None, verbose: int = 1, t
             row["batch_size"] = row["oom_retry_from_batch"] // 2
             row["error"] = f"out of memory at batch {row['oom_retry_from_batch']} and at half: {row['error']}"
     if result is not None:
-        row.update(result_columns(result))
+        row.update(table_row(result))
         if row.get("oom_retry_from_batch"):
             note = f"out of memory at batch {row['oom_retry_from_batch']}; retried at {row['batch_size']}"
             row["error"] = f"{note}; {row['error']}" if row.get("error") else note

@@ -35,6 +35,7 @@ import pandas as pd
 
 from zoo.errors import ZooError, first_line
 from zoo.files import atomic_write, atomic_write_all
+from zoo.training.result import column_metadata, table_fields
 
 TABLE = "results.parquet"
 CSV = "results.csv"
@@ -48,40 +49,32 @@ class Column:
     name: str
     dtype: str          # pandas dtype: "string", "Int64", "Float64", "boolean"
     description: str
+    unit: str = ""
 
 
-COLUMNS: tuple[Column, ...] = (
-    # what ran
+def _measured(group: str) -> tuple[Column, ...]:
+    """The columns a run's `RunResult` fills, from its fields' metadata (their one definition)."""
+    found = []
+    for name in table_fields():
+        meta = column_metadata(name)
+        if meta["group"] == group:
+            found.append(Column(name, meta["dtype"], meta["description"], meta["unit"]))
+    return tuple(found)
+
+
+# The runner's own columns (what was planned, where it ran) are defined here; every measured one in
+# zoo.training.result.RunResult.
+PLANNED: tuple[Column, ...] = (
     Column("run_id", "string", "stable id of the run definition (variant, dataset, recipe, seed, overrides, limit); "
                                "reruns of a sweep skip ids already in the table"),
     Column("sweep", "string", "name of the sweep (or `tune:<directory>` for tuner trials)"),
     Column("variant", "string", "registry name of the architecture (`zoo show NAME`)"),
     Column("dataset", "string", "dataset name asked for"),
-    Column("dataset_source", "string", "where the images came from: `cifar10` (pickles), `cifar10-jpeg` "
-                                       "(JPEG q75 image folder), `mnist`, `digits`, a folder name..."),
     Column("recipe", "string", "training recipe (`zoo recipes`)"),
     Column("overrides", "string", "recipe knobs changed from the recipe's defaults, as JSON"),
     Column("seed", "Int64", "random seed (weights, shuffling, augmentation, subset choice)"),
-    Column("epochs", "Int64", "epochs trained, the last one possibly cut short by a budget (fewer than "
-                              "epochs_planned when a run diverged)"),
-    Column("epochs_planned", "Int64", "epochs the recipe asked for (empty for a budgeted run)"),
-    Column("budget_seconds", "Float64", "training-time budget: training stopped once train_seconds reached it "
-                                        "(mid-epoch if need be), the learning rate reaching zero there"),
-    Column("budget_images", "Int64", "training-images budget: training stopped once images_seen reached it"),
-    Column("images_seen", "Int64", "training images the run trained on, the first (compiling) step included"),
-    Column("epochs_done", "Float64", "images_seen / train_images: fractional epochs"),
-    Column("schedule", "string", "learning-rate schedule: constant, linear or cosine (fitted to the budget, or to "
-                                 "the epochs when there is none)"),
-    Column("batch_size", "Int64", "batch size actually used (halved after an out-of-memory retry)"),
-    Column("precision", "string", "Keras dtype policy: float32, mixed_bfloat16 or mixed_float16"),
-    Column("loop", "string", "training loop: `device` (JAX: the training set on the device, one compiled call per "
-                             "epoch) or `keras` (Keras' fit, batches copied from host memory)"),
-    Column("jit_compile", "boolean", "whether the train step was compiled with XLA"),
-    Column("devices", "Int64", "devices the run trained on: 1, or N for data parallelism over N local devices "
-                               "(`devices` knob, keras.distribution.DataParallel)"),
-    Column("train_images", "Int64", "training images per epoch (after any limit and validation split)"),
-    Column("test_images", "Int64", "test images evaluated"),
-    # where it ran
+)
+WHERE: tuple[Column, ...] = (
     Column("backend", "string", "Keras backend: tensorflow, jax or torch"),
     Column("backend_version", "string", "version of the backend framework"),
     Column("keras_version", "string", "Keras version"),
@@ -94,55 +87,14 @@ COLUMNS: tuple[Column, ...] = (
     Column("python_version", "string", "Python version"),
     Column("zoo_version", "string", "zoo version"),
     Column("git_sha", "string", "commit of the zoo checkout (`+dirty` with local changes)"),
-    # the model
-    Column("params", "Int64", "trainable parameters"),
-    Column("params_total", "Int64", "all parameters, BN moving statistics included"),
-    Column("macs_per_image", "Int64", "multiply-accumulates of one forward pass of one image"),
-    # accuracy
-    Column("top1", "Float64", "test-split top-1 accuracy (0..1)"),
-    Column("top5", "Float64", "test-split top-5 accuracy (0..1); empty for 5 classes or fewer"),
-    Column("test_loss", "Float64", "test-split loss (with the recipe's label smoothing)"),
-    Column("best_val_top1", "Float64", "best validation top-1 over the epochs (recipes with a validation split)"),
-    Column("best_val_epoch", "Int64", "epoch (1-based) of best_val_top1"),
-    Column("target_top1", "Float64", "time-to-accuracy target (test top-1, 0..1) when the sweep sets one; the test "
-                                     "split is then evaluated after every epoch, untimed, and never steers training"),
-    Column("epochs_to_target", "Int64", "first epoch whose test top-1 reached target_top1 (empty: never)"),
-    # time
-    Column("data_seconds", "Float64", "loading and preparing the data (decoded-array cache, subsets, splits)"),
-    Column("build_seconds", "Float64", "building and compiling the model, and its first train step "
-                                       "(compile_seconds)"),
-    Column("compile_seconds", "Float64", "the first train step: tracing, compiling and running it once (its update "
-                                         "is kept, its images counted; no step is thrown away); part of "
-                                         "build_seconds, not of train_seconds. Device loop: compiled ahead of time, "
-                                         "no step run. On JAX a program found in the compilation cache "
-                                         "(ZOO_CACHE_DIR/jax) loads in a fraction of it"),
-    Column("first_epoch_seconds", "Float64", "the first epoch alone, its compiling step excluded"),
-    Column("train_seconds", "Float64", "wall time of all train steps after the first, validation excluded"),
-    Column("validation_seconds", "Float64", "evaluating the validation split after each epoch"),
-    Column("precise_bn_seconds", "Float64", "re-estimating BN statistics after training (recipe knob precise_bn)"),
-    Column("test_seconds", "Float64", "evaluating the test split (after each epoch when tracked, and at the end)"),
-    Column("inference_seconds", "Float64", "the inference-speed timing"),
-    Column("other_seconds", "Float64", "the rest of wall_seconds (environment, bookkeeping, freeing memory); data + "
-                                       "build + train + validation + precise_bn + test + inference + other = wall"),
-    Column("seconds_to_target", "Float64", "train_seconds of the epochs up to epochs_to_target: time to accuracy, "
-                                           "compilation and evaluation excluded (empty: target not reached)"),
-    Column("seconds_per_epoch", "Float64", "median epoch time, first epoch excluded when there are two or more"),
-    Column("train_images_per_second", "Float64", "training images per second over train_seconds"),
-    Column("inference_images_per_second", "Float64", "inference images per second on one fixed batch after a "
-                                                     "warm-up call, host-synchronized"),
+)
+COLUMNS: tuple[Column, ...] = (
+    *PLANNED, *_measured("run"),
+    *WHERE, *_measured("model"), *_measured("accuracy"), *_measured("time"),
     Column("inference_batch", "Int64", "batch size of the inference timing"),
-    Column("peak_device_memory_mb", "Float64", "peak accelerator memory in MiB where the backend exposes it "
-                                               "(JAX: process-wide peak); empty on CPU"),
     Column("peak_host_memory_mb", "Float64", "peak resident memory of the process in MiB (process-wide)"),
-    # outcome
-    Column("status", "string", "ok, failed (an exception), diverged (non-finite loss stopped training) "
-                               "or oom (out of memory even at half the batch)"),
-    Column("error", "string", "what went wrong (exception type and message), or why the run diverged"),
+    *_measured("outcome"),
     Column("oom_retry_from_batch", "Int64", "original batch size when an out-of-memory error was retried at half"),
-    Column("started", "string", "local start time of the run (ISO 8601)"),
-    Column("finished", "string", "local end time of the run (ISO 8601)"),
-    Column("wall_seconds", "Float64", "whole run, data loading and compilation included (the sum of the *_seconds "
-                                      "phase columns)"),
     Column("history_file", "string", "per-epoch history, relative to the table folder"),
 )
 
@@ -152,8 +104,8 @@ DTYPES = {c.name: c.dtype for c in COLUMNS}
 
 def columns_markdown() -> str:
     """The column reference of benchmarks/README.md (a test keeps the two identical)."""
-    lines = ["| column | type | meaning |", "|---|---|---|"]
-    lines += [f"| `{c.name}` | {c.dtype.lower()} | {c.description} |" for c in COLUMNS]
+    lines = ["| column | type | unit | meaning |", "|---|---|---|---|"]
+    lines += [f"| `{c.name}` | {c.dtype.lower()} | {c.unit} | {c.description} |" for c in COLUMNS]
     return "\n".join(lines)
 
 

@@ -210,7 +210,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
             knobs["epochs"] = max(1, epochs - initial_epoch)
         result = train(model, self.recipe, data_dir=self.data_dir, limit=self.limit, out_dir=None,
                        verbose=self.verbose, progress=self.progress if self.verbose else None, **knobs)
-        result["spec"] = self.spec_for(hp).to_dict()
+        result = dataclasses.replace(result, spec=self.spec_for(hp).to_dict())
         self.last_result = result
         score = result["best_val_top1"] if result["status"] == "ok" else float("nan")
         if score != score:
@@ -285,7 +285,7 @@ class TrialTable(keras_tuner.Tuner):
         return metrics
 
     def on_trial_end(self, trial):
-        from zoo.experiments.bench import result_columns
+        from zoo.training.result import table_row
         from zoo.environment import environment
         from zoo.experiments.results import append_rows
 
@@ -299,7 +299,7 @@ class TrialTable(keras_tuner.Tuner):
                **environment(), "trial_id": trial.trial_id, "tuner_id": self.tuner_id, "wall_seconds": seconds,
                **{k: (json.dumps(v) if isinstance(v, (list, tuple)) else v) for k, v in knobs.items()}}
         if result:
-            row.update(result_columns(result))
+            row.update(table_row(result))
             row["score"] = result.get("best_val_top1")
             row["spec"] = json.dumps(result["spec"])
         if status != "COMPLETED":

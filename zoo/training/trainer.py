@@ -43,6 +43,7 @@ from zoo.errors import DatasetError, ZooError
 from zoo.models.macs import count_macs
 from zoo.training.progress import Display
 from zoo.training.recipes import Recipe, get_recipe
+from zoo.training.result import RunResult
 from zoo.models.registry import resolve_spec
 from zoo.models.spec import ResNetSpec
 from zoo.training.speed import inference_images_per_second
@@ -447,8 +448,9 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
           measure_inference: bool = False, inference_batch: int = 256, track_test: bool = False,
           target_top1: float | None = None, callbacks: list | None = None,
           progress: Callable[[dict], None] | None = None, tensorboard: str | Path | None = None,
-          **overrides) -> dict:
-    """Train a variant (name, `ResNetSpec` or built model) with a recipe; return the result record.
+          **overrides) -> RunResult:
+    """Train a variant (name, `ResNetSpec` or built model) with a recipe; return what it measured (a
+    `zoo.training.result.RunResult`, read like a dict: `result["top1"]`).
 
     `overrides` are recipe knobs (`epochs=`, `batch_size=`, `lr=`, `budget_seconds=`, `seed=`, `dataset=`...).
     `limit` caps the number of train and of test images (a seeded random subset), for smoke runs;
@@ -543,7 +545,8 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
             with phases("inference"):
                 inference = inference_images_per_second(model, x_test, batch_size=inference_batch)
         counts = param_counts(net)
-        result = {
+        peak_device = peak_device_memory()
+        record = {
             "model": net.name,
             "recipe": recipe.name,
             "dataset": train_set.name,
@@ -578,7 +581,7 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
             **_epoch_timing(epoch_seconds, clock.images - (batch_size if loop == "keras" else 0)),
             **_time_to_target(history.get("test_top1", []), epoch_seconds, target_top1),
             "inference_images_per_second": inference,
-            "peak_device_memory": peak_device_memory(),
+            "peak_device_memory_mb": None if peak_device is None else peak_device / 2**20,
             "status": "diverged" if divergence else "ok",
             "error": divergence,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
@@ -591,8 +594,8 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
         if run_dir is not None:
             model.save(run_dir / "model.keras")
             (run_dir / "history.json").write_text(json.dumps(history, indent=2))
-            result["run_dir"] = str(run_dir)
-        result.update(_time_columns(phases, clock, time.perf_counter() - began))
+            record["run_dir"] = str(run_dir)
+        result = RunResult(**record, **_time_columns(phases, clock, time.perf_counter() - began))
         if run_dir is not None:
-            (run_dir / "result.json").write_text(json.dumps(result, indent=2))
+            (run_dir / "result.json").write_text(json.dumps(result.to_dict(), indent=2))
         return result
