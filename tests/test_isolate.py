@@ -6,7 +6,7 @@ import signal
 import pytest
 
 from zoo.experiments.bench import run_sweep
-from zoo.experiments.isolate import ProcessDied, call_isolated, describe_exit
+from zoo.experiments.isolate import ProcessDied, ProcessTimedOut, call_isolated, describe_exit
 from zoo.experiments.sweeps import parse_sweep
 
 
@@ -38,6 +38,16 @@ def test_a_call_runs_in_another_process_on_the_same_backend():
 def test_the_call_s_exception_is_raised_here():
     with pytest.raises(ValueError, match="^bad knob$"):
         call_isolated(fail, "bad knob")
+
+
+def test_a_call_past_its_timeout_is_stopped_and_a_clear_error():
+    import time
+
+    started = time.monotonic()
+    with pytest.raises(ProcessTimedOut, match="gave no result within 0.5 s and was stopped"):
+        call_isolated(time.sleep, 30, timeout=0.5)
+    assert time.monotonic() - started < 20  # the fork server may start first; the sleep is cut short
+    assert call_isolated(time.sleep, 0, timeout=30) is None
 
 
 def test_a_process_that_dies_is_a_clear_error():

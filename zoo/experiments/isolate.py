@@ -21,6 +21,7 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import time
 from typing import Any, Callable
 
 import zoo.quiet  # noqa: F401  (first: in a spawned run it hooks the backend's import, see zoo.quiet)
@@ -36,6 +37,14 @@ class ProcessDied(ZooError):
     def __init__(self, exitcode: int | None):
         self.exitcode = exitcode
         super().__init__(f"the run's process {describe_exit(exitcode)}")
+
+
+class ProcessTimedOut(ZooError):
+    """The process running a call gave no answer within its time limit (it is stopped)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        super().__init__(f"the run's process gave no result within {seconds:g} s and was stopped")
 
 
 def describe_exit(exitcode: int | None) -> str:
@@ -95,9 +104,13 @@ def _child(connection, fn, args, kwargs, events: bool) -> None:
     connection.close()
 
 
-def _answer(receive, process, on_event) -> tuple[str, Any]:
-    """The child's final ("ok" | "error", value), handing its ("event", value) messages to `on_event`."""
+def _answer(receive, process, on_event, timeout: float | None) -> tuple[str, Any]:
+    """The child's final ("ok" | "error", value), handing its ("event", value) messages to `on_event`;
+    `ProcessTimedOut` when none came within `timeout` seconds."""
+    deadline = None if timeout is None else time.monotonic() + timeout
     while True:
+        if deadline is not None and not receive.poll(max(deadline - time.monotonic(), 0.0)):
+            raise ProcessTimedOut(timeout)
         try:
             status, value = receive.recv()
         except EOFError:  # closed without an answer: the process died
@@ -109,14 +122,15 @@ def _answer(receive, process, on_event) -> tuple[str, Any]:
 
 
 def call_isolated(fn: Callable, *args, env: dict[str, str] | None = None,
-                  on_event: Callable[[Any], None] | None = None, **kwargs) -> Any:
+                  on_event: Callable[[Any], None] | None = None, timeout: float | None = None, **kwargs) -> Any:
     """`fn(*args, **kwargs)` in a new process: its return value, or its exception raised here.
 
     `fn`, its arguments and its result must pickle (module-level functions, plain data). A process that dies
     without answering raises `ProcessDied`; Ctrl-C here stops the process too. `env` (say
     `{"KERAS_BACKEND": "jax"}`) starts a fresh interpreter with those variables instead of forking from the
     server, which has Keras imported already. With `on_event`, `fn` also gets a `progress` argument: a
-    function whose (picklable) arguments reach `on_event` here while `fn` runs.
+    function whose (picklable) arguments reach `on_event` here while `fn` runs. With `timeout` (seconds), a
+    call still running then is stopped and raises `ProcessTimedOut`.
     """
     context = _context() if not env else multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
@@ -125,7 +139,7 @@ def call_isolated(fn: Callable, *args, env: dict[str, str] | None = None,
         process.start()
     send.close()
     try:
-        status, value = _answer(receive, process, on_event)
+        status, value = _answer(receive, process, on_event, timeout)
         process.join()
     finally:
         if process.is_alive():

@@ -29,10 +29,11 @@ import json
 import os
 import socket
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
+
+from zoo.errors import first_line
+from zoo.experiments.isolate import call_isolated
 
 #: Dense (no sparsity) tensor-core peaks in TFLOP/s from NVIDIA's data sheets; float32 means TF32 tensor cores.
 PEAK_TFLOPS = {
@@ -339,19 +340,14 @@ def plan(variants, *, backends, frameworks) -> list[dict]:
 
 
 def measure_in_subprocess(job: dict, options: dict, *, timeout: float = 3600) -> list[dict]:
-    """`measure` in a fresh Python process with `KERAS_BACKEND` set to the job's backend; a process that
-    fails is a failed row naming the last line it printed."""
-    env = {**os.environ, "ZOO_QUIET_BACKEND": "1"}
-    env["KERAS_BACKEND"] = "torch" if job["backend"] == "pytorch" else job["backend"]  # no TF beside torch
-    request = json.dumps({"framework": job["framework"], "variant": job["variant"], **options})
+    """`measure` in a fresh Python process (`zoo.experiments.isolate`) with `KERAS_BACKEND` set to the job's
+    backend; a process that fails, dies or runs past `timeout` seconds is a failed row saying so."""
+    backend = "torch" if job["backend"] == "pytorch" else job["backend"]  # no TensorFlow beside torch
     try:
-        done = subprocess.run([sys.executable, "-m", "zoo.experiments.throughput", request], env=env,
-                              capture_output=True, text=True, timeout=timeout)
-        if done.returncode == 0:
-            return json.loads(done.stdout.strip().splitlines()[-1])
-        why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-    except subprocess.TimeoutExpired:
-        why = f"no result within {timeout:.0f} s"
+        return call_isolated(measure, job["framework"], job["variant"], timeout=timeout,
+                             env={"KERAS_BACKEND": backend, "ZOO_QUIET_BACKEND": "1"}, **options)
+    except Exception as exc:  # the row records it; the table goes on
+        why = f"{type(exc).__name__}: {first_line(exc)}"
     common = {k: options[k] for k in ("input_size", "batch_size", "precision")}
     return [_row(job["framework"], job["variant"], "train", error=why, macs=None, device="",
                  extra={"backend": job["backend"]}, **common)]
@@ -472,12 +468,3 @@ def write_throughput(table, out) -> list:
                       paths[1]: lambda tmp: table.to_csv(tmp, index=False),
                       paths[2]: lambda tmp: Path(tmp).write_text(throughput_markdown(table))})
     return paths
-
-
-if __name__ == "__main__":  # one job in a process of its own: measure_in_subprocess
-    from zoo.quiet import install
-
-    install()
-    request = json.loads(sys.argv[1])
-    found = measure(request.pop("framework"), request.pop("variant"), **request)
-    print(json.dumps(found, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
