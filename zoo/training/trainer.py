@@ -22,6 +22,7 @@ need be, with the learning-rate schedule fitted to it (`zoo.training.budget`):
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import os
@@ -493,30 +494,10 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
         with phases("build"):
             model, net, spec = _assemble(model_or_name, recipe, train_set, x_train, precision)
             _compile(model, net, recipe, num_classes, steps_per_epoch, jit_compile)
-            loop = resolve_loop(recipe.loop, data_bytes=x_train.nbytes + y_train.nbytes, budgeted=recipe.budgeted)
-            if loop == "device" and devices > 1:
-                raise ZooError(f"devices={recipe.devices} trains through Keras' fit; the device loop runs on one "
-                               "device (loop=\"keras\")")
-            if loop == "device":
-                from zoo.training.device_loop import DeviceEpochs
-
-                trainer = DeviceEpochs(model, x_train, y_train, batch_size=batch_size)
-                clock.compile_seconds = trainer.compile_seconds
-
-        track_test = track_test or target_top1 is not None
-        tested: dict = {}  # the latest test scores and after how many epochs they were taken
-
-        def evaluate_test(epochs_done: int) -> dict:
-            if tested.get("epochs") != epochs_done:
-                with phases("test"):
-                    scores = model.evaluate(x_test, y_test, batch_size=max(recipe.batch_size, EVALUATION_BATCH),
-                                            verbose=0, return_dict=True)
-                    tested.update(epochs=epochs_done, scores=scores)
-            return tested["scores"]
-
-        def after_epoch(epoch: int, history: dict) -> None:
-            if track_test:
-                _record(history, {f"test_{key}": value for key, value in evaluate_test(epoch + 1).items()})
+            loop, trainer = _loop(recipe, model, x_train, y_train, batch_size=batch_size, devices=devices,
+                                  clock=clock)
+        test = Scorer(model, x_test, y_test, batch_size=max(recipe.batch_size, EVALUATION_BATCH), phases=phases,
+                      every_epoch=track_test or target_top1 is not None)
 
         reset_peak_memory()
         started = time.time()
@@ -527,23 +508,14 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
         callbacks = [*(callbacks or ()), *_log_callbacks(run_dir, tensorboard)] if loop == "keras" else []
         display = Display() if progress is None and verbose else None
         common = dict(epochs=None if recipe.budgeted else recipe.epochs, validation=validation, rng=rng,
-                      progress=progress or display, after_epoch=after_epoch, clock=clock)
+                      progress=progress or display, after_epoch=test.after_epoch, clock=clock)
         with display or contextlib.nullcontext():
-            if loop == "device":
-                history = _fit_on_device(trainer, batch_size=batch_size, **common)
-            else:
-                history = _fit_full_batches(model, x_train, y_train, batch_size=batch_size, callbacks=callbacks,
-                                            **common)
+            history = trainer(batch_size=batch_size, callbacks=callbacks, **common)
         epoch_seconds = clock.epoch_seconds
         divergence = _divergence(history)
-        if recipe.precise_bn and not divergence:
-            with phases("precise_bn"):
-                reestimate_batchnorm(model, x_train[:recipe.precise_bn], batch_size=max(batch_size, PRECISE_BN_BATCH))
-        scores = evaluate_test(len(epoch_seconds))  # the last epoch's, when the test split was tracked
-        inference = None
-        if measure_inference and not divergence:
-            with phases("inference"):
-                inference = inference_images_per_second(model, x_test, batch_size=inference_batch)
+        scores, inference = _evaluate(model, recipe, x_train, x_test, test, phases, epochs=len(epoch_seconds),
+                                      batch_size=batch_size, diverged=bool(divergence),
+                                      inference_batch=inference_batch if measure_inference else None)
         counts = param_counts(net)
         peak_device = peak_device_memory()
         record = {
@@ -599,3 +571,60 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
         if run_dir is not None:
             (run_dir / "result.json").write_text(json.dumps(result.to_dict(), indent=2))
         return result
+
+
+def _loop(recipe: Recipe, model, x_train, y_train, *, batch_size: int, devices: int, clock: TrainClock):
+    """The training loop for this run, behind one call: (`"device"` or `"keras"`, a function taking the fit
+    arguments and returning the history). The device loop (JAX: data on the device) compiles its epoch
+    here, ahead of time, into `clock.compile_seconds`."""
+    loop = resolve_loop(recipe.loop, data_bytes=x_train.nbytes + y_train.nbytes, budgeted=recipe.budgeted)
+    if loop == "keras":
+        return loop, functools.partial(_fit_full_batches, model, x_train, y_train)
+    if devices > 1:
+        raise ZooError(f"devices={recipe.devices} trains through Keras' fit; the device loop runs on one device "
+                       "(loop=\"keras\")")
+    from zoo.training.device_loop import DeviceEpochs
+
+    epochs = DeviceEpochs(model, x_train, y_train, batch_size=batch_size)
+    clock.compile_seconds = epochs.compile_seconds
+
+    def fit(*, callbacks, **kwargs):  # callbacks: refused before this point (Keras' fit loop only)
+        return _fit_on_device(epochs, **kwargs)
+    return loop, fit
+
+
+class Scorer:
+    """The test split's scores, evaluated at most once per number of epochs trained (and timed as the
+    `test` phase): after every epoch with `every_epoch` (into the history, untimed for training), and at
+    the end."""
+
+    def __init__(self, model, x, y, *, batch_size: int, phases: Phases, every_epoch: bool):
+        self.model, self.x, self.y, self.batch_size = model, x, y, batch_size
+        self.phases, self.every_epoch = phases, every_epoch
+        self._epochs, self._scores = None, None
+
+    def after(self, epochs: int) -> dict:
+        if self._epochs != epochs:
+            with self.phases("test"):
+                self._scores = self.model.evaluate(self.x, self.y, batch_size=self.batch_size, verbose=0,
+                                                   return_dict=True)
+            self._epochs = epochs
+        return self._scores
+
+    def after_epoch(self, epoch: int, history: dict) -> None:
+        if self.every_epoch:
+            _record(history, {f"test_{key}": value for key, value in self.after(epoch + 1).items()})
+
+
+def _evaluate(model, recipe: Recipe, x_train, x_test, test: Scorer, phases: Phases, *, epochs: int,
+              batch_size: int, diverged: bool, inference_batch: int | None) -> tuple[dict, float | None]:
+    """After training: BN statistics re-estimated (`precise_bn`), the test scores (the last epoch's when
+    they were tracked), and the inference speed when asked for; (scores, images per second or None)."""
+    if recipe.precise_bn and not diverged:
+        with phases("precise_bn"):
+            reestimate_batchnorm(model, x_train[:recipe.precise_bn], batch_size=max(batch_size, PRECISE_BN_BATCH))
+    scores = test.after(epochs)
+    if inference_batch is None or diverged:
+        return scores, None
+    with phases("inference"):
+        return scores, inference_images_per_second(model, x_test, batch_size=inference_batch)
