@@ -20,9 +20,14 @@ HERE = Path(__file__).parent
 # Keras' symbolic graph, the same code on every backend: TF only; what runs differently per backend (every
 # block option and shortcut run forward, round trips, training, budgets, throughput) reruns.
 REGISTRY_WIDE = ("published_and_derivation", "spatial_plan_matches", "hierarchical_name", "parameter_estimate",
-                 "macs_match_torchvision", "macs_of_composed", "json_round_trip")
+                 "macs_match_torchvision", "macs_of_composed", "json_round_trip", "layer_names_follow_the_scheme",
+                 "d2l_totals_match")
+# The search's bookkeeping (an exhausted space, resume, failed trials as rows) and the process-per-backend
+# mechanics of `zoo throughput --backends` do not depend on the backend either: one search and one
+# throughput run still rerun.
+BOOKKEEPING = ("space_that_runs_out", "cli_tune_resume", "failed_trials_are_rows", "backends_run_in_processes")
 SKIP_ON_OTHER_BACKENDS = ("not distributed and not bayesian_and_hyperband and not time_to_target "
-                          "and not time_columns" + "".join(f" and not {name}" for name in REGISTRY_WIDE))
+                          "and not time_columns" + "".join(f" and not {name}" for name in REGISTRY_WIDE + BOOKKEEPING))
 BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 OPTIONAL = ("torch",)  # an optional extra (a CPU-only build is enough): skipped where it is not installed
 # still open on torch: the tuning tests (test_cli_tune_resume_continues_the_search ran past 15 minutes there)

@@ -169,9 +169,15 @@ OPTIONS = {  # block options that compose with both blocks (groups / base_width:
 }
 
 
-@pytest.mark.parametrize("block", ["basic", "bottleneck"])
-@pytest.mark.parametrize("options", sorted(OPTIONS))
-@pytest.mark.parametrize("shortcut", ["conv", "conv_bn", "identity_pad", "avg_down"])
+SHORTCUTS = ["conv", "conv_bn", "identity_pad", "avg_down"]
+# Every shortcut with each plain block, every option with each block (a projecting shortcut included), and a
+# pre-activation block with every shortcut (its projection reads the pre-activated input): 19 builds, not 40.
+COMBINATIONS = sorted({(b, "plain", s) for b in ("basic", "bottleneck") for s in SHORTCUTS}
+                      | {(b, o, "conv_bn") for b in ("basic", "bottleneck") for o in OPTIONS}
+                      | {("basic", "preact", s) for s in SHORTCUTS})
+
+
+@pytest.mark.parametrize("block, options, shortcut", COMBINATIONS)
 def test_every_block_option_and_shortcut_combination_builds_and_runs(block, options, shortcut):
     grouped = dict(groups=2, base_width=32) if block == "bottleneck" and options != "plain" else {}
     spec = dataclasses.replace(zoo.get_spec("resnet_tiny"), block=block, shortcut=shortcut,
