@@ -4,7 +4,6 @@ a traceback. The cases are generated from the parser itself, so a new command or
 soon as it exists (a new command only needs a BASE entry: arguments that are valid up to the bad one)."""
 
 import zipfile
-from pathlib import Path
 
 import pytest
 

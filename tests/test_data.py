@@ -1,6 +1,5 @@
 """Loaders on small files in the exact real formats, the shared real datasets, the cache, bad input."""
 
-import os
 from pathlib import Path
 
 import numpy as np

@@ -7,7 +7,6 @@ import keras
 import numpy as np
 import pytest
 
-import zoo
 from zoo.models import layers
 from zoo.models.layers import Conv2D, _live_taps, matmul_max_positions
 
