@@ -16,12 +16,11 @@ import pytest
 HERE = Path(__file__).parent
 # multi-process / slower searches, and backend-independent bookkeeping: TF only. The time-columns share
 # is TF-only too: on JAX 2.9 s of a 25 s run fell outside every phase (freeing compiled programs), still open.
-# The per-variant checks over the whole registry (parameter counts, MACs, stage sizes, layer names) read
-# Keras' symbolic graph, the same code on every backend: TF only; what runs differently per backend (every
+# The per-variant checks over the whole registry (tests/conformance.py: parameter counts, stage sizes, layer
+# names; MACs) read Keras' symbolic graph, the same code on every backend: TF only; what runs differently per backend (every
 # block option and shortcut run forward, round trips, training, budgets, throughput) reruns.
-REGISTRY_WIDE = ("published_and_derivation", "spatial_plan_matches", "hierarchical_name", "parameter_estimate",
-                 "macs_match_torchvision", "macs_of_composed", "json_round_trip", "layer_names_follow_the_scheme",
-                 "d2l_totals_match")
+REGISTRY_WIDE = ("registered_variant_conforms", "macs_match_torchvision", "macs_of_composed", "json_round_trip",
+                 "layer_names_follow_the_scheme", "d2l_totals_match")
 # The search's bookkeeping (an exhausted space, resume, failed trials as rows) and the process-per-backend
 # mechanics of `zoo throughput --backends` do not depend on the backend either: one search and one
 # throughput run still rerun.
