@@ -30,10 +30,17 @@ import keras
 import keras_tuner
 import pandas as pd
 
+from zoo.data import load_dataset
+from zoo.environment import environment
 from zoo.errors import ZooError
-from zoo.training.recipes import get_recipe
+from zoo.experiments.results import append_rows, summary_cell, write_text_atomic
+from zoo.markdown import format_table
+from zoo.models.builder import build
 from zoo.models.registry import resolve_spec
 from zoo.models.spec import ResNetSpec
+from zoo.training.recipes import get_recipe
+from zoo.training.result import table_row
+from zoo.training.trainer import resolve_precision, train
 
 OBJECTIVE = "val_top1"
 STEMS = {"3x3/1 same": (3, 1, "same"), "3x3/1 valid": (3, 1, "valid"), "7x7/2": (7, 2, "same")}
@@ -104,8 +111,6 @@ class ZooHyperModel(keras_tuner.HyperModel):
         if not self.recipe.validation_split:
             self.recipe = self.recipe.with_overrides(validation_split=validation_split)
         if dataset_shape is None:
-            from zoo.data import load_dataset
-
             data = load_dataset(self.recipe.dataset, data_dir=data_dir, split="test", pad_to=self.recipe.pad_to)
             dataset_shape = (data.image_shape, data.num_classes)
         self.base = resolve_spec(base_spec, input_shape=tuple(dataset_shape[0]), num_classes=dataset_shape[1])
@@ -192,9 +197,6 @@ class ZooHyperModel(keras_tuner.HyperModel):
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         self.declare(hp)
-        from zoo.models.builder import build
-        from zoo.training.trainer import resolve_precision
-
         previous = keras.config.dtype_policy()
         keras.config.set_dtype_policy(resolve_precision(self.recipe.precision))
         try:
@@ -203,8 +205,6 @@ class ZooHyperModel(keras_tuner.HyperModel):
             keras.config.set_dtype_policy(previous)
 
     def fit(self, hp, model, *args, epochs: int | None = None, initial_epoch: int = 0, **kwargs) -> dict:
-        from zoo.training.trainer import train
-
         knobs = self.recipe_overrides(hp)
         if epochs is not None:  # Hyperband's budget for this round
             knobs["epochs"] = max(1, epochs - initial_epoch)
@@ -234,9 +234,6 @@ def _knob_cell(value):
 
 
 def trials_markdown(table, knobs: list[str]) -> str:
-    from zoo.markdown import format_table
-    from zoo.experiments.results import summary_cell
-
     columns = [("trial_id", "trial")] + [(k, k) for k in knobs if k in table] + [
         ("score", "val top-1 %"), ("top1", "test top-1 %"), ("params", "params"), ("macs_per_image", "MACs"),
         ("train_seconds", "train s"), ("wall_seconds", "trial s"), ("status", "status")]
@@ -285,10 +282,6 @@ class TrialTable(keras_tuner.Tuner):
         return metrics
 
     def on_trial_end(self, trial):
-        from zoo.training.result import table_row
-        from zoo.environment import environment
-        from zoo.experiments.results import append_rows
-
         result, seconds = self._results().pop(trial.trial_id, (None, None))
         knobs = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
         status = str(getattr(trial.status, "value", trial.status)).upper()
@@ -365,8 +358,6 @@ def run_search(tuner, display=None) -> dict | None:
 
 
 def write_best_spec(tuner) -> dict | None:
-    from zoo.experiments.results import write_text_atomic
-
     best = [t for t in tuner.oracle.get_best_trials(1) if t.score is not None]
     if not best:  # every trial failed
         return None
