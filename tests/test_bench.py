@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from zoo.experiments.bench import is_out_of_memory, pending_runs, run_sweep
 from zoo.cli import main
 from zoo.errors import UnknownVariantError, ZooError
+from zoo.experiments.bench import is_out_of_memory, pending_runs, run_sweep
 from zoo.experiments.results import COLUMN_NAMES, read_history, read_table
 from zoo.experiments.sweeps import builtin_sweeps, load_sweep, parse_sweep
 

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.experiments.bench import run_isolated
-from zoo.training.budget import TIME_COLUMNS, LinearDecay, TrainClock, lr_factor
 from zoo.cli import main
 from zoo.cli.args import budget as _budget
 from zoo.errors import ZooError
-from zoo.training.recipes import get_recipe
+from zoo.experiments.bench import run_isolated
 from zoo.experiments.sweeps import parse_sweep
+from zoo.training.budget import TIME_COLUMNS, LinearDecay, TrainClock, lr_factor
+from zoo.training.recipes import get_recipe
 
 pytestmark = pytest.mark.portable  # also runs under every other installed backend (test_backends)
 

@@ -10,8 +10,8 @@ import pytest
 
 import zoo
 from zoo.cli import main
-from zoo.experiments.compare import compare, load, render
 from zoo.errors import ZooError
+from zoo.experiments.compare import compare, load, render
 from zoo.experiments.plots import pareto_front
 from zoo.experiments.results import append_rows
 

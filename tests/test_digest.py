@@ -5,8 +5,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from zoo.experiments.digest import BEGIN, END, digest, main, with_digest
 from zoo.errors import ZooError
+from zoo.experiments.digest import BEGIN, END, digest, main, with_digest
 
 ROOT = Path(__file__).resolve().parents[1]
 

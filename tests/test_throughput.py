@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from zoo.models.builder import build as zoo_build
 from zoo.cli import main
 from zoo.experiments.throughput import (_row, cpu_peak_tflops, measure_torch, median_over_rounds, peak_tflops,
                                         torch_available)
+from zoo.models.builder import build as zoo_build
 
 pytestmark = pytest.mark.portable  # also runs under every other installed backend (test_backends)
 

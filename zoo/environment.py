@@ -108,6 +108,11 @@ def reset_peak_memory() -> None:
         pass
 
 
+def mib(count: int | None) -> float | None:
+    """Bytes as MiB (None stays None): the tables' memory columns."""
+    return None if count is None else count / 2**20
+
+
 def peak_device_memory() -> int | None:
     """Peak bytes allocated on the accelerator, where the backend exposes it; None on CPU.
 

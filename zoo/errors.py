@@ -32,6 +32,12 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def error_text(exc: BaseException, limit: int | None = 500) -> str:
+    """`TypeName: first line of the message`, at most `limit` characters (None: no limit): a row's `error` cell."""
+    text = f"{type(exc).__name__}: {first_line(exc)}"
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
+
+
 def close_matches(name: str, choices, limit: int = 3) -> list[str]:
     """The choices closest to a mistyped `name`: spelling first, then choices that contain it."""
     choices = [str(c) for c in choices]

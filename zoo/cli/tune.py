@@ -7,8 +7,8 @@ from pathlib import Path
 
 from zoo.cli.args import count, names, override
 from zoo.errors import ZooError
-from zoo.training.recipes import get_recipe
 from zoo.models.registry import get_spec
+from zoo.training.recipes import get_recipe
 
 
 def add_parser(sub) -> None:

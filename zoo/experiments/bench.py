@@ -37,17 +37,17 @@ import keras
 import pandas as pd
 
 from zoo.backends import BACKEND_PACKAGES
-from zoo.training.budget import other_seconds
+from zoo.environment import environment, mib, peak_host_memory
+from zoo.errors import ZooError, error_text
 from zoo.experiments.claims import Heartbeat, claim, holder, release
-from zoo.environment import environment, peak_host_memory
-from zoo.errors import ZooError, first_line
 from zoo.experiments.isolate import ProcessDied, call_isolated
+from zoo.experiments.results import (append_rows, check_writable, locked, read_table, summary_markdown, write_history,
+                                     write_text_atomic)
+from zoo.experiments.sweeps import PlannedRun, Sweep, pending_runs
+from zoo.training.budget import other_seconds
 from zoo.training.progress import Display
 from zoo.training.recipes import get_recipe
 from zoo.training.result import table_row
-from zoo.experiments.results import (append_rows, check_writable, locked, read_table, summary_markdown, write_history,
-                         write_text_atomic)
-from zoo.experiments.sweeps import PlannedRun, Sweep, pending_runs
 
 OOM_MARKERS = ("resource_exhausted", "resource exhausted", "out of memory", "outofmemory", "oom when allocating",
                "failed to allocate")
@@ -59,16 +59,6 @@ def is_out_of_memory(exc: BaseException) -> bool:
         return True
     text = f"{type(exc).__name__} {exc}".lower()
     return any(marker in text for marker in OOM_MARKERS)
-
-
-def _error_text(exc: BaseException, limit: int = 500) -> str:
-    """`TypeName: first line of the message`, at most `limit` characters: a row's `error` cell."""
-    text = f"{type(exc).__name__}: {first_line(exc)}"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _mib(value) -> float | None:
-    return None if value is None else value / 2**20
 
 
 def _train_kwargs(run: PlannedRun, data_dir, verbose: int, tensorboard, progress) -> dict:
@@ -109,7 +99,7 @@ def train_row(run: PlannedRun, *, sweep: str, data_dir=None, verbose: int = 1, t
             result = train_fn(run.variant, run.recipe, **kwargs)
     except Exception as exc:  # the row records it; the sweep goes on
         row["status"] = "oom" if is_out_of_memory(exc) else "failed"
-        row["error"] = _error_text(exc)
+        row["error"] = error_text(exc)
         failure = traceback.format_exc()
         if row.get("oom_retry_from_batch"):
             row["batch_size"] = row["oom_retry_from_batch"] // 2
@@ -123,7 +113,7 @@ def train_row(run: PlannedRun, *, sweep: str, data_dir=None, verbose: int = 1, t
     del result
     if release_session:
         _release()
-    row["peak_host_memory_mb"] = _mib(peak_host_memory())
+    row["peak_host_memory_mb"] = mib(peak_host_memory())
     row["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     row["wall_seconds"] = time.perf_counter() - start
     row["other_seconds"] = other_seconds(row, row["wall_seconds"])

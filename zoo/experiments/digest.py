@@ -26,8 +26,8 @@ from pathlib import Path
 import pandas as pd
 
 from zoo.errors import ZooError
-from zoo.markdown import format_table
 from zoo.experiments.results import TABLE, ok_rows, read_table
+from zoo.markdown import format_table
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 

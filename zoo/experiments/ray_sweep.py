@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Callable
 
 from zoo.backends import configured_backend
+from zoo.errors import ZooError, error_text, first_line
 from zoo.experiments.claims import Heartbeat, claim, holder, release
-from zoo.errors import ZooError, first_line
-from zoo.training.progress import Display
 from zoo.experiments.results import append_rows, check_writable, locked, read_table, summary_markdown
 from zoo.experiments.sweeps import PlannedRun, Sweep, pending_runs
+from zoo.training.progress import Display
 
 INSTALL_HINT = 'pip install -e ".[ray]" (or pip install "ray>=2.9")'
 
@@ -116,7 +116,7 @@ def _failed_row(run: PlannedRun, sweep: str, exc: BaseException, nodes: list[str
 
     where = nodes[-1] if nodes else "no node (it never started)"
     return failed_row(run, sweep, f"Ray task failed on {where} after {len(nodes)} attempt(s): "
-                                  f"{type(exc).__name__}: {first_line(exc)}",
+                                  + error_text(exc, limit=None),
                       node=nodes[-1] if nodes else None, attempts=len(nodes))
 
 

@@ -46,8 +46,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zoo.errors import ZooError, did_you_mean
-from zoo.training.recipes import get_recipe
 from zoo.models.registry import list_variants
+from zoo.training.recipes import get_recipe
 
 try:
     import tomllib

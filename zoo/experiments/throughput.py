@@ -32,7 +32,7 @@ import statistics
 import time
 from pathlib import Path
 
-from zoo.errors import first_line
+from zoo.errors import error_text
 from zoo.experiments.isolate import call_isolated
 
 #: Dense (no sparsity) tensor-core peaks in TFLOP/s from NVIDIA's data sheets; float32 means TF32 tensor cores.
@@ -347,7 +347,7 @@ def measure_in_subprocess(job: dict, options: dict, *, timeout: float = 3600) ->
         return call_isolated(measure, job["framework"], job["variant"], timeout=timeout,
                              env={"KERAS_BACKEND": backend, "ZOO_QUIET_BACKEND": "1"}, **options)
     except Exception as exc:  # the row records it; the table goes on
-        why = f"{type(exc).__name__}: {first_line(exc)}"
+        why = error_text(exc, limit=None)
     common = {k: options[k] for k in ("input_size", "batch_size", "precision")}
     return [_row(job["framework"], job["variant"], "train", error=why, macs=None, device="",
                  extra={"backend": job["backend"]}, **common)]

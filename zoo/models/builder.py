@@ -14,8 +14,8 @@ import os
 
 import keras
 
-from zoo.models import blocks
 from zoo.errors import SpecError
+from zoo.models import blocks
 from zoo.models.registry import resolve_spec
 from zoo.models.spec import ResNetSpec
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import keras
 
-from zoo.models.macs import count_macs, format_count, layer_macs
 from zoo.markdown import format_table
+from zoo.models.macs import count_macs, format_count, layer_macs
 
 
 def part_of(layer_name: str) -> str:

@@ -34,21 +34,21 @@ import keras
 import numpy as np
 
 from zoo import runtime
-from zoo.training.batchnorm import reestimate_batchnorm
-from zoo.training.budget import LinearDecay, Phases, TrainClock, other_seconds
 from zoo.data import load_dataset
 from zoo.data.preprocess import augmentation, normalization
-from zoo.training.distribute import data_parallel
-from zoo.environment import peak_device_memory, reset_peak_memory
+from zoo.environment import mib, peak_device_memory, reset_peak_memory
 from zoo.errors import DatasetError, ZooError
 from zoo.models.macs import count_macs
+from zoo.models.registry import resolve_spec
+from zoo.models.spec import ResNetSpec
+from zoo.models.summary import param_counts
+from zoo.training.batchnorm import reestimate_batchnorm
+from zoo.training.budget import LinearDecay, Phases, TrainClock, other_seconds
+from zoo.training.distribute import data_parallel
 from zoo.training.progress import Display
 from zoo.training.recipes import Recipe, get_recipe
 from zoo.training.result import RunResult
-from zoo.models.registry import resolve_spec
-from zoo.models.spec import ResNetSpec
 from zoo.training.speed import inference_images_per_second
-from zoo.models.summary import param_counts
 
 
 class _StopOnNaN(keras.callbacks.Callback):
@@ -517,7 +517,6 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
                                       batch_size=batch_size, diverged=bool(divergence),
                                       inference_batch=inference_batch if measure_inference else None)
         counts = param_counts(net)
-        peak_device = peak_device_memory()
         record = {
             "model": net.name,
             "recipe": recipe.name,
@@ -553,7 +552,7 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
             **_epoch_timing(epoch_seconds, clock.images - (batch_size if loop == "keras" else 0)),
             **_time_to_target(history.get("test_top1", []), epoch_seconds, target_top1),
             "inference_images_per_second": inference,
-            "peak_device_memory_mb": None if peak_device is None else peak_device / 2**20,
+            "peak_device_memory_mb": mib(peak_device_memory()),
             "status": "diverged" if divergence else "ok",
             "error": divergence,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
