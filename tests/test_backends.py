@@ -33,6 +33,7 @@ OPTIONAL = ("torch",)  # an optional extra (a CPU-only build is enough): skipped
 ALSO_SKIP = {"torch": " and not test_tuning"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", sorted(BACKEND_PACKAGES))
 def test_portable_tests_pass_on_backend(backend):
     if backend == keras.backend.backend():

@@ -263,6 +263,7 @@ def _bench_command(sweep_file, out):
     return [sys.executable, "-m", "zoo", "bench", str(sweep_file), "--out", str(out), "--quiet", "--no-plots"]
 
 
+@pytest.mark.slow
 def test_sigkill_mid_sweep_loses_no_row_and_duplicates_none(offline, tmp_path):
     sweep_file = tmp_path / "three.toml"
     sweep_file.write_text(sweep_text(DIGITS + "\nseeds = [0, 1, 2, 3]",

@@ -77,6 +77,7 @@ def test_the_first_step_is_kept_and_timed_apart(offline):
     assert result["compile_seconds"] > 0 and result["build_seconds"] >= result["compile_seconds"]
 
 
+@pytest.mark.slow
 def test_time_columns_add_up_to_the_wall_time(offline, tmp_path):
     sweep = parse_sweep("""
 [[group]]

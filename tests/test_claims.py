@@ -8,6 +8,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from zoo.experiments.claims import claim, holder, locked, release
 from zoo.experiments.results import read_table
 
@@ -60,6 +62,7 @@ run_sweep(sweep, out=sys.argv[1], verbose=0, plots=False, train_fn=counted_train
 """
 
 
+@pytest.mark.slow
 def test_two_processes_split_a_sweep_and_run_each_run_once(tmp_path):
     executions = tmp_path / "executions.txt"
     env = {**os.environ, "ZOO_TEST_EXECUTIONS": str(executions), "PYTHONPATH": str(HERE)}

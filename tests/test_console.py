@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from datafiles import tiny_sweep
 from rich.console import Console
 
@@ -125,6 +126,7 @@ def test_zoo_train_prints_a_summary_and_writes_its_logs(offline, tmp_path, capsy
     assert json.loads(out)["epochs"] == 2 and "epoch 1/2" not in err
 
 
+@pytest.mark.slow
 def test_a_redirected_bench_log_is_plain_text(offline, tmp_path):
     sweep = tmp_path / "one.toml"
     sweep.write_text(tiny_sweep())

@@ -195,6 +195,7 @@ needs_shared = pytest.mark.skipif(not SHARED.exists(), reason=f"{SHARED} is not 
     ("fashion_mnist", 60000, 10000, (28, 28, 1), [6000] * 10),
     ("cifar10", 50000, 10000, (32, 32, 3), [5000] * 10),
 ])
+@pytest.mark.slow
 def test_shared_real_datasets(name, train_n, test_n, shape, counts):
     train = load_dataset(name, data_dir=SHARED)
     test = load_dataset(name, data_dir=SHARED, split="test")
@@ -203,6 +204,7 @@ def test_shared_real_datasets(name, train_n, test_n, shape, counts):
     assert train.source == {"cifar10": "cifar10-jpeg"}.get(name, name)
 
 
+@pytest.mark.slow
 @needs_shared
 def test_shared_cifar10_second_load_under_a_second(tmp_path):
     import time

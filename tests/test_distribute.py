@@ -31,6 +31,7 @@ print(json.dumps({"one": one["history"]["loss"], "two": two["history"]["loss"], 
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not __import__("importlib").util.find_spec("jax"), reason="needs JAX")
 def test_two_devices_follow_one_device_on_the_same_global_batch(tmp_path):
     env = {**os.environ, "ZOO_OFFLINE": "1", "ZOO_CACHE_DIR": str(tmp_path / "cache"), "HOME": str(tmp_path)}

@@ -75,6 +75,7 @@ def test_isolated_sweep_rows_match_and_a_killed_run_is_a_failed_row(tmp_path, mo
     assert row["variant"] == "resnet_tiny" and row["backend"] and row["wall_seconds"] > 0
 
 
+@pytest.mark.slow
 def test_backends_are_a_sweep_axis_each_run_in_a_process_on_its_backend(tmp_path, monkeypatch):
     import importlib.util
 

@@ -54,6 +54,7 @@ def _namespaces_work() -> bool:
     return probe.returncode == 0
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not _namespaces_work(), reason="needs Ray, unshare and ip (a private loopback-only network)")
 def test_a_sweep_spreads_over_two_nodes_and_survives_a_killed_worker(tmp_path):
     pytest.importorskip("ray")

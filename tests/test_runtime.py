@@ -22,6 +22,7 @@ def _ask(env_value):
     return done.stdout.split()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="oneDNN is asked for on x86")
 def test_importing_zoo_first_turns_onednn_on_and_tensorflow_agrees():
     pytest.importorskip("tensorflow")

@@ -70,6 +70,7 @@ def test_rounds_keep_the_median_and_list_every_round():
     assert table["mfu"][0] == pytest.approx(0.2)
 
 
+@pytest.mark.slow
 def test_backends_run_in_processes_of_their_own(tmp_path, capsys):
     """Each backend's rows come from a process that loaded that backend (backend_version says which)."""
     code = main(["throughput", "resnet_tiny", "--input-size", "16", "--batch-size", "2", "--steps", "1",

@@ -114,6 +114,7 @@ def test_random_search_writes_trials_table_and_a_best_spec_that_rebuilds(offline
     assert "| trial | stem" in markdown and "val top-1 %" in markdown
 
 
+@pytest.mark.slow
 def test_a_space_that_runs_out_ends_cleanly(offline, tmp_path):
     hm = ZooHyperModel("resnet_tiny", ["shortcut"], **DIGITS)
     for kind in ("grid", "random"):
@@ -156,6 +157,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_distributed_chief_and_two_workers_share_one_trials_table(offline, tmp_path):
     port = _free_port()
     common = [sys.executable, "-m", "zoo", "tune", "--base", "resnet_tiny", "--dataset", "digits", "--recipe",

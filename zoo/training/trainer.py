@@ -22,6 +22,7 @@ need be, with the learning-rate schedule fitted to it (`zoo.training.budget`):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import itertools
 import json
@@ -477,99 +478,141 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
     runtime.warn_if_eigen_by_accident()
     recipe = get_recipe(recipe, **overrides) if isinstance(recipe, str) else recipe.with_overrides(**overrides)
     with data_parallel(recipe.devices, recipe.batch_size) as devices:
-        enable_compilation_cache()
-        keras.utils.set_random_seed(recipe.seed)
-        rng = np.random.default_rng(recipe.seed)
-        phases = Phases()
-        with phases("data"):
-            data = _load(recipe, data_dir, limit, test_limit, rng)
-        train_set, x_train, y_train = data["train_set"], data["x_train"], data["y_train"]
-        validation, x_test, y_test = data["validation"], data["x_test"], data["y_test"]
-        num_classes = train_set.num_classes
-        precision = resolve_precision(recipe.precision)
-        jit_compile = resolve_jit_compile(recipe.jit_compile)
-        batch_size = min(recipe.batch_size, len(y_train))
-        steps_per_epoch = len(y_train) // batch_size
-        clock = _clock(recipe, batch_size, steps_per_epoch * batch_size)
-        with phases("build"):
-            model, net, spec = _assemble(model_or_name, recipe, train_set, x_train, precision)
-            _compile(model, net, recipe, num_classes, steps_per_epoch, jit_compile)
-            loop, trainer = _loop(recipe, model, x_train, y_train, batch_size=batch_size, devices=devices,
-                                  clock=clock)
-        test = Scorer(model, x_test, y_test, batch_size=max(recipe.batch_size, EVALUATION_BATCH), phases=phases,
-                      every_epoch=track_test or target_top1 is not None)
-
+        run = _prepare(model_or_name, recipe, devices, data_dir=data_dir, limit=limit, test_limit=test_limit,
+                       every_epoch=track_test or target_top1 is not None)
         reset_peak_memory()
         started = time.time()
-        if loop == "device" and (callbacks or tensorboard is not None):
-            raise ZooError('Keras callbacks (tensorboard= included) need Keras\' fit loop; the device loop runs '
-                           'an epoch in one call (use loop="keras")')
-        run_dir = _run_dir(out_dir, net.name, recipe.name)
-        callbacks = [*(callbacks or ()), *_log_callbacks(run_dir, tensorboard)] if loop == "keras" else []
-        display = Display() if progress is None and verbose else None
-        common = dict(epochs=None if recipe.budgeted else recipe.epochs, validation=validation, rng=rng,
-                      progress=progress or display, after_epoch=test.after_epoch, clock=clock)
+        display = Display() if progress is None and verbose else None  # train's own, shown while it trains
         with display or contextlib.nullcontext():
-            history = trainer(batch_size=batch_size, callbacks=callbacks, **common)
-        epoch_seconds = clock.epoch_seconds
+            history, run_dir = _fit(run, out_dir, callbacks=callbacks, tensorboard=tensorboard,
+                                    progress=progress or display)
         divergence = _divergence(history)
-        scores, inference = _evaluate(model, recipe, x_train, x_test, test, phases, epochs=len(epoch_seconds),
-                                      batch_size=batch_size, diverged=bool(divergence),
+        scores, inference = _evaluate(run, diverged=bool(divergence),
                                       inference_batch=inference_batch if measure_inference else None)
-        counts = param_counts(net)
-        record = {
-            "model": net.name,
-            "recipe": recipe.name,
-            "dataset": train_set.name,
-            "dataset_source": train_set.source,
-            "seed": recipe.seed,
-            "epochs": len(epoch_seconds),
-            "epochs_planned": None if recipe.budgeted else recipe.epochs,
-            "epochs_done": clock.images / max(len(y_train), 1),
-            "images_seen": clock.images,
-            "budget_seconds": recipe.budget_seconds,
-            "budget_images": recipe.budget_images,
-            "schedule": recipe.schedule,
-            "batch_size": batch_size,
-            "precision": precision,
-            "jit_compile": jit_compile,
-            "loop": loop,
-            "devices": devices,
-            "backend": keras.backend.backend(),
-            "keras_version": keras.__version__,
-            "class_names": [str(n) for n in train_set.class_names],
-            "train_images": len(y_train),
-            "test_images": len(y_test),
-            "params": counts["trainable"],
-            "params_total": counts["total"],
-            "macs_per_image": count_macs(net),
-            "top1": float(scores["top1"]),
-            "top5": float(scores["top5"]) if "top5" in scores else None,
-            "test_loss": float(scores["loss"]),
-            "best_val_top1": max(history["val_top1"]) if "val_top1" in history else None,
-            "best_val_epoch": int(np.argmax(history["val_top1"])) + 1 if "val_top1" in history else None,
-            "compile_seconds": clock.compile_seconds,
-            **_epoch_timing(epoch_seconds, clock.images - (batch_size if loop == "keras" else 0)),
-            **_time_to_target(history.get("test_top1", []), epoch_seconds, target_top1),
-            "inference_images_per_second": inference,
-            "peak_device_memory_mb": mib(peak_device_memory()),
-            "status": "diverged" if divergence else "ok",
-            "error": divergence,
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "recipe_knobs": {k: getattr(recipe, k) for k in recipe.__dataclass_fields__ if k != "source"},
-            "spec": spec.to_dict() if spec else None,
-            "history": history,
-            "epoch_seconds": epoch_seconds,
-        }
-        if run_dir is not None:
-            model.save(run_dir / "model.keras")
-            (run_dir / "history.json").write_text(json.dumps(history, indent=2))
-            record["run_dir"] = str(run_dir)
-        result = RunResult(**record, **_time_columns(phases, clock, time.perf_counter() - began))
-        if run_dir is not None:
-            (run_dir / "result.json").write_text(json.dumps(result.to_dict(), indent=2))
-        return result
+        record = _describe(run, history, scores, inference, divergence, target_top1=target_top1, started=started)
+        return _save(run, record, run_dir, wall=time.perf_counter() - began)
+
+
+@dataclasses.dataclass
+class _Run:
+    """What one run prepared before training: the recipe as resolved, its data, the model and its loop."""
+    recipe: Recipe
+    devices: int
+    data: dict
+    precision: str
+    jit_compile: bool
+    batch_size: int
+    model: keras.Model
+    net: keras.Model
+    spec: ResNetSpec | None
+    loop: str
+    trainer: Callable
+    clock: TrainClock
+    phases: Phases
+    test: "Scorer"
+    rng: np.random.Generator
+
+
+def _prepare(model_or_name, recipe: Recipe, devices: int, *, data_dir, limit, test_limit, every_epoch) -> _Run:
+    """Seed, load the data (the `data` phase), assemble and compile the model and its loop (`build`)."""
+    enable_compilation_cache()
+    keras.utils.set_random_seed(recipe.seed)
+    rng = np.random.default_rng(recipe.seed)
+    phases = Phases()
+    with phases("data"):
+        data = _load(recipe, data_dir, limit, test_limit, rng)
+    x_train, y_train, train_set = data["x_train"], data["y_train"], data["train_set"]
+    precision = resolve_precision(recipe.precision)
+    jit_compile = resolve_jit_compile(recipe.jit_compile)
+    batch_size = min(recipe.batch_size, len(y_train))
+    steps_per_epoch = len(y_train) // batch_size
+    clock = _clock(recipe, batch_size, steps_per_epoch * batch_size)
+    with phases("build"):
+        model, net, spec = _assemble(model_or_name, recipe, train_set, x_train, precision)
+        _compile(model, net, recipe, train_set.num_classes, steps_per_epoch, jit_compile)
+        loop, trainer = _loop(recipe, model, x_train, y_train, batch_size=batch_size, devices=devices, clock=clock)
+    test = Scorer(model, data["x_test"], data["y_test"], batch_size=max(recipe.batch_size, EVALUATION_BATCH),
+                  phases=phases, every_epoch=every_epoch)
+    return _Run(recipe, devices, data, precision, jit_compile, batch_size, model, net, spec, loop, trainer, clock,
+                phases, test, rng)
+
+
+def _fit(run: _Run, out_dir, *, callbacks, tensorboard, progress) -> tuple[dict, Path | None]:
+    """Train to the recipe's epochs or budget; return the history and the run's folder (under `out_dir`,
+    None without it). Keras' loop also gets `callbacks` and the run's CSV / TensorBoard logs."""
+    if run.loop == "device" and (callbacks or tensorboard is not None):
+        raise ZooError('Keras callbacks (tensorboard= included) need Keras\' fit loop; the device loop runs '
+                       'an epoch in one call (use loop="keras")')
+    run_dir = _run_dir(out_dir, run.net.name, run.recipe.name)
+    callbacks = [*(callbacks or ()), *_log_callbacks(run_dir, tensorboard)] if run.loop == "keras" else []
+    history = run.trainer(batch_size=run.batch_size, callbacks=callbacks,
+                          epochs=None if run.recipe.budgeted else run.recipe.epochs, validation=run.data["validation"],
+                          rng=run.rng, progress=progress, after_epoch=run.test.after_epoch, clock=run.clock)
+    return history, run_dir
+
+
+def _describe(run: _Run, history: dict, scores: dict, inference, divergence, *, target_top1, started) -> dict:
+    """The run's record, but for its time columns (`_time_columns`)."""
+    recipe, clock, train_set = run.recipe, run.clock, run.data["train_set"]
+    epoch_seconds, train_images = clock.epoch_seconds, len(run.data["y_train"])
+    counts = param_counts(run.net)
+    return {
+        "model": run.net.name,
+        "recipe": recipe.name,
+        "dataset": train_set.name,
+        "dataset_source": train_set.source,
+        "seed": recipe.seed,
+        "epochs": len(epoch_seconds),
+        "epochs_planned": None if recipe.budgeted else recipe.epochs,
+        "epochs_done": clock.images / max(train_images, 1),
+        "images_seen": clock.images,
+        "budget_seconds": recipe.budget_seconds,
+        "budget_images": recipe.budget_images,
+        "schedule": recipe.schedule,
+        "batch_size": run.batch_size,
+        "precision": run.precision,
+        "jit_compile": run.jit_compile,
+        "loop": run.loop,
+        "devices": run.devices,
+        "backend": keras.backend.backend(),
+        "keras_version": keras.__version__,
+        "class_names": [str(n) for n in train_set.class_names],
+        "train_images": train_images,
+        "test_images": len(run.data["y_test"]),
+        "params": counts["trainable"],
+        "params_total": counts["total"],
+        "macs_per_image": count_macs(run.net),
+        "top1": float(scores["top1"]),
+        "top5": float(scores["top5"]) if "top5" in scores else None,
+        "test_loss": float(scores["loss"]),
+        "best_val_top1": max(history["val_top1"]) if "val_top1" in history else None,
+        "best_val_epoch": int(np.argmax(history["val_top1"])) + 1 if "val_top1" in history else None,
+        "compile_seconds": clock.compile_seconds,
+        **_epoch_timing(epoch_seconds, clock.images - (run.batch_size if run.loop == "keras" else 0)),
+        **_time_to_target(history.get("test_top1", []), epoch_seconds, target_top1),
+        "inference_images_per_second": inference,
+        "peak_device_memory_mb": mib(peak_device_memory()),
+        "status": "diverged" if divergence else "ok",
+        "error": divergence,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "recipe_knobs": {k: getattr(recipe, k) for k in recipe.__dataclass_fields__ if k != "source"},
+        "spec": run.spec.to_dict() if run.spec else None,
+        "history": history,
+        "epoch_seconds": epoch_seconds,
+    }
+
+
+def _save(run: _Run, record: dict, run_dir: Path | None, *, wall: float) -> RunResult:
+    """The result, with its time columns; in `run_dir` (when given) the model, history and result files."""
+    if run_dir is not None:
+        run.model.save(run_dir / "model.keras")
+        (run_dir / "history.json").write_text(json.dumps(record["history"], indent=2))
+        record["run_dir"] = str(run_dir)
+    result = RunResult(**record, **_time_columns(run.phases, run.clock, wall))
+    if run_dir is not None:
+        (run_dir / "result.json").write_text(json.dumps(result.to_dict(), indent=2))
+    return result
 
 
 def _loop(recipe: Recipe, model, x_train, y_train, *, batch_size: int, devices: int, clock: TrainClock):
@@ -615,15 +658,16 @@ class Scorer:
             _record(history, {f"test_{key}": value for key, value in self.after(epoch + 1).items()})
 
 
-def _evaluate(model, recipe: Recipe, x_train, x_test, test: Scorer, phases: Phases, *, epochs: int,
-              batch_size: int, diverged: bool, inference_batch: int | None) -> tuple[dict, float | None]:
+def _evaluate(run: _Run, *, diverged: bool, inference_batch: int | None) -> tuple[dict, float | None]:
     """After training: BN statistics re-estimated (`precise_bn`), the test scores (the last epoch's when
     they were tracked), and the inference speed when asked for; (scores, images per second or None)."""
+    recipe, phases, x_train = run.recipe, run.phases, run.data["x_train"]
     if recipe.precise_bn and not diverged:
         with phases("precise_bn"):
-            reestimate_batchnorm(model, x_train[:recipe.precise_bn], batch_size=max(batch_size, PRECISE_BN_BATCH))
-    scores = test.after(epochs)
+            reestimate_batchnorm(run.model, x_train[:recipe.precise_bn],
+                                 batch_size=max(run.batch_size, PRECISE_BN_BATCH))
+    scores = run.test.after(len(run.clock.epoch_seconds))
     if inference_batch is None or diverged:
         return scores, None
     with phases("inference"):
-        return scores, inference_images_per_second(model, x_test, batch_size=inference_batch)
+        return scores, inference_images_per_second(run.model, run.data["x_test"], batch_size=inference_batch)
