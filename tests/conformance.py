@@ -15,7 +15,7 @@ import numpy as np
 from derive import derived_params
 
 import zoo
-from zoo.models.spec import ResNetSpec
+from zoo.models.resnet.spec import ResNetSpec
 from zoo.models.summary import param_counts, stage_rows
 
 SMALL = 5_000_000  # parameters: forward passes, a mixed-precision build and a .keras file stay cheap below this

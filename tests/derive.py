@@ -4,7 +4,7 @@ Used to check the builders: for every registered variant, the count Keras report
 derivation; for the published variants it must also equal the published number.
 """
 
-from zoo.models.spec import ResNetSpec
+from zoo.models.resnet.spec import ResNetSpec
 
 
 def derived_params(spec: ResNetSpec) -> tuple[int, int]:

@@ -32,7 +32,7 @@ def imported(tree: ast.AST):
         if isinstance(node, ast.Import):
             yield from ((node.lineno, a.name) for a in node.names if a.name.split(".")[0] == "zoo")
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "zoo":
-            for alias in node.names:  # `from zoo.models import blocks` imports zoo.models.blocks
+            for alias in node.names:  # `from zoo.models import blocks` imports zoo.models.resnet.blocks
                 candidate = f"{node.module}.{alias.name}"
                 known = (PACKAGE.parent / Path(*candidate.split("."))).with_suffix(".py").exists()
                 yield node.lineno, candidate if known else node.module
@@ -61,4 +61,4 @@ def test_every_module_sits_in_a_layer():
 def test_the_checker_sees_a_wrong_way_import():
     tree = ast.parse("def f():\n    from zoo.training.trainer import train\n")
     assert [layer(t) for _, t in imported(tree)] == [3]
-    assert layer("zoo.models.spec") < layer("zoo.data.datasets") < layer("zoo.cli.bench")
+    assert layer("zoo.models.resnet.spec") < layer("zoo.data.datasets") < layer("zoo.cli.bench")

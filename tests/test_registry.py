@@ -4,7 +4,7 @@ import pytest
 
 import zoo
 from zoo.models.registry import VARIANTS, natural_key, resolve_spec, suggest
-from zoo.models.spec import ResNetSpec
+from zoo.models.resnet.spec import ResNetSpec
 
 SOURCE_ARTICLE_VARIANTS = [
     "resnet18_cifar10_tf2", "resnet34_cifar10_tf2", "resnet18_cifar100_tf2", "resnet34_cifar100_tf2",

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.models.spec import ResNetSpec
+from zoo.models.resnet.spec import ResNetSpec
 
 pytestmark = pytest.mark.portable  # also runs under every other installed backend (test_backends)
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from zoo import VARIANTS, SpecError, get_spec
-from zoo.models.spec import FIELD_NAMES, ResNetSpec, min_input_size
+from zoo.models.resnet.spec import FIELD_NAMES, ResNetSpec, min_input_size
 
 TINY = get_spec("resnet_tiny")
 

@@ -96,9 +96,9 @@ def test_unknown_backend_or_framework_is_one_line(capsys):
 @pytest.mark.skipif(not torch_available(), reason="torch is not installed")
 def test_pytorch_rows_use_the_same_network():
     from zoo.models.registry import resolve_spec
-    from zoo.models.torch_reference import reference_model, trainable_parameters
+    from zoo.models.resnet.torch_reference import reference_model, trainable_parameters
 
-    from zoo.models.torch_reference import unsupported
+    from zoo.models.resnet.torch_reference import unsupported
 
     assert unsupported(resolve_spec("resnet18d")) == "no PyTorch reference for stem_deep=True (it covers [False])"
     for name in ("resnet18_cifar", "resnet50", "resnet34", "resnext50_32x4d"):

@@ -16,7 +16,7 @@ from zoo.cli import main
 from zoo.errors import ZooError
 from zoo.experiments.results import read_table
 from zoo.experiments.tuning import BLOCK_OPTION_KNOBS, KNOBS, ZooHyperModel, make_tuner, run_search, trials_folder
-from zoo.models.spec import ResNetSpec
+from zoo.models.resnet.spec import ResNetSpec
 
 pytestmark = pytest.mark.portable  # also runs under every other installed backend (test_backends)
 

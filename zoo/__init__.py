@@ -19,7 +19,7 @@ runtime.prefer_onednn()  # before any backend loads: see zoo/runtime.py
 
 from zoo.errors import SpecError, UnknownVariantError, ZooError
 from zoo.models.registry import VARIANTS, get_spec, list_variants, resolve_spec
-from zoo.models.spec import ResNetSpec
+from zoo.models.resnet.spec import ResNetSpec
 
 __version__ = "0.1.0"
 

@@ -90,7 +90,7 @@ def profile_pytorch(variant, size, batch, steps, warmup):
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from zoo.models.torch_reference import reference_model
+    from zoo.models.resnet.torch_reference import reference_model
 
     spec, x, labels, _ = _inputs(variant, size, batch)
     model = reference_model(spec).to(memory_format=torch.channels_last)

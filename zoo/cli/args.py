@@ -11,7 +11,7 @@ from pathlib import Path
 
 from zoo.errors import SpecError
 from zoo.models.registry import get_spec, resolve_spec
-from zoo.models.spec import ResNetSpec
+from zoo.models.resnet.spec import ResNetSpec
 
 
 def shape(text: str) -> tuple[int, ...]:

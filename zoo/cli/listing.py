@@ -17,7 +17,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from zoo.models.describe import variant_row
+    from zoo.models.resnet.describe import variant_row
 
     names = list_variants(args.pattern)
     if not names:

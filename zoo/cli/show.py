@@ -19,7 +19,7 @@ def run(args) -> int:
         print(spec.to_json())
         return 0
     from zoo.models.builder import build
-    from zoo.models.describe import body_text, head_text, shortcut_text, stem_text
+    from zoo.models.resnet.describe import body_text, head_text, shortcut_text, stem_text
     from zoo.models.summary import describe
 
     model = build(spec)

@@ -17,7 +17,7 @@ peak serves every precision there).
 
 Frameworks: `zoo` (this Keras backend), `keras-applications` (keras.applications' ResNet50/101/152 on the
 same backend, for the variants it has), `pytorch-eager` and `pytorch-compile` (timm's model when timm
-imports, else the same spec in plain torch.nn: `zoo.models.torch_reference`; channels_last, SGD with momentum).
+imports, else the same spec in plain torch.nn: `zoo.models.resnet.torch_reference`; channels_last, SGD with momentum).
 With several backends or rounds, every (round, framework, backend, variant) runs in its own process,
 rounds interleaved, and the table keeps each row's median over the rounds (`throughput_table`).
 """
@@ -231,9 +231,9 @@ def _torch_model(variant: str, *, input_size: int, num_classes: int):
         import timm
 
         return timm.create_model(variant, num_classes=num_classes), f"timm {timm.__version__} {variant}"
-    from zoo.models.torch_reference import reference_model
+    from zoo.models.resnet.torch_reference import reference_model
 
-    return reference_model(spec), "zoo.models.torch_reference (torch.nn)"
+    return reference_model(spec), "zoo.models.resnet.torch_reference (torch.nn)"
 
 
 def measure_torch(variant: str, *, input_size: int = 224, batch_size: int = 256, precision: str = "mixed_bfloat16",

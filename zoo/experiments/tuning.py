@@ -37,7 +37,7 @@ from zoo.experiments.results import append_rows, summary_cell, write_text_atomic
 from zoo.markdown import format_table
 from zoo.models.builder import build
 from zoo.models.registry import resolve_spec
-from zoo.models.spec import ResNetSpec
+from zoo.models.resnet.spec import ResNetSpec
 from zoo.training.recipes import get_recipe
 from zoo.training.result import table_row
 from zoo.training.trainer import resolve_precision, train

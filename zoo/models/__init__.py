@@ -1,4 +1,5 @@
-"""Model definitions: `ResNetSpec` (every knob as data), the registry of named variants, the functional
-builders (stem, residual block, head), zoo's layers, MAC counts, summaries and one-line descriptions.
+"""Model definitions: one folder per family (`resnet/`: its spec, blocks, builder and named presets), the
+registry of every family's named variants, `build` (name or spec -> functional model), zoo's layers, MAC
+counts and summaries.
 
 Imports only the base modules (`zoo.errors`, `zoo.runtime`, ...): the lowest layer."""

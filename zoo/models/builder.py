@@ -1,4 +1,5 @@
-"""Spec -> functional `keras.Model`.
+"""Name or spec -> functional `keras.Model`: resolve the spec, check it fits in memory, hand it to its
+family's builder (`zoo/models/<family>/builder.py`).
 
 >>> import zoo
 >>> model = zoo.build("resnet_tiny", num_classes=5)
@@ -15,9 +16,12 @@ import os
 import keras
 
 from zoo.errors import SpecError
-from zoo.models import blocks
 from zoo.models.registry import resolve_spec
-from zoo.models.spec import ResNetSpec
+from zoo.models.resnet import builder as resnet
+from zoo.models.resnet.spec import ResNetSpec
+
+#: spec type -> the function that builds it (a new family: one entry)
+BUILDERS = {ResNetSpec: resnet.assemble}
 
 
 def memory_bytes() -> int | None:
@@ -48,8 +52,4 @@ def build(name_or_spec: str | ResNetSpec, *, input_shape=None, num_classes=None,
     """
     spec = resolve_spec(name_or_spec, input_shape=input_shape, num_classes=num_classes, **overrides)
     check_fits_in_memory(spec)
-    inputs = keras.Input(shape=spec.input_shape, name="input")
-    x = blocks.stem(inputs, spec)
-    x = blocks.stages(x, spec)
-    outputs = blocks.head(x, spec)
-    return keras.Model(inputs, outputs, name=spec.name)
+    return BUILDERS[type(spec)](spec)

@@ -41,7 +41,7 @@ from zoo.environment import mib, peak_device_memory, reset_peak_memory
 from zoo.errors import DatasetError, ZooError
 from zoo.models.macs import count_macs
 from zoo.models.registry import resolve_spec
-from zoo.models.spec import ResNetSpec
+from zoo.models.resnet.spec import ResNetSpec
 from zoo.models.summary import param_counts
 from zoo.training.batchnorm import reestimate_batchnorm
 from zoo.training.budget import LinearDecay, Phases, TrainClock, other_seconds

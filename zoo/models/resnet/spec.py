@@ -3,7 +3,7 @@
 A spec is plain data. It is built into a Keras model by `zoo.build`, stored as JSON, searched over by
 the tuner, and named in every row of every results table.
 
->>> from zoo.models.spec import ResNetSpec
+>>> from zoo.models.resnet.spec import ResNetSpec
 >>> spec = ResNetSpec(input_shape=(32, 32, 3), num_classes=10, stem_kernel=3, stem_stride=1, stem_pool="none")
 >>> ResNetSpec.from_json(spec.to_json()) == spec
 True

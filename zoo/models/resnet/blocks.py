@@ -12,7 +12,7 @@ from typing import Callable, NamedTuple
 import keras
 
 from zoo.models.layers import ChannelPad, Conv2D
-from zoo.models.spec import BLOCK_KERNEL, ResNetSpec
+from zoo.models.resnet.spec import BLOCK_KERNEL, ResNetSpec
 
 
 class Factories(NamedTuple):

@@ -14,7 +14,7 @@ heads.
 
 from __future__ import annotations
 
-from zoo.models.spec import BLOCK_KERNEL, ResNetSpec
+from zoo.models.resnet.spec import BLOCK_KERNEL, ResNetSpec
 
 #: Spec values the reference reproduces; anything else is refused with the field named.
 SUPPORTED = {"block": ("basic", "bottleneck"), "shortcut": ("conv", "conv_bn", "avg_down"),

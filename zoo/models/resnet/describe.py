@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from zoo.models.spec import ResNetSpec
+from zoo.models.resnet.spec import ResNetSpec
 
 
 def stem_text(spec: ResNetSpec) -> str:
