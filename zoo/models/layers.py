@@ -68,7 +68,8 @@ class Conv2D(keras.layers.Conv2D):
 
     Why: ResNets end on such maps on 28-32 pixel inputs, where the backends' convolutions are slow: with
     TensorFlow's Eigen kernels the gradient w.r.t. the input of a 3x3, 512-channel convolution on a 1x1 or
-    2x2 map took ~0.4 s for 64 images, 10-27x slower than the same arithmetic as a matrix product, and on a
+    2x2 map is an order of magnitude slower than the same arithmetic as a matrix product (measured:
+    benchmarks/results/cpu-2core/README.md, "Measurements behind the library's choices"), and on a
     1x1 map a "same" 3x3 convolution is a 1x1 one (a ninth of the arithmetic) that no backend shortcuts.
 
     >>> import numpy as np

@@ -129,8 +129,8 @@ class TrainClock(keras.callbacks.Callback):
         """Call right after each `fit` (one epoch): the epoch's training seconds are everything in the call
         but the first step and validation, fit's set-up and wind-down included. The budget is checked after
         every step, so time spent after an epoch's last step is seen at the next epoch's first step: a
-        stall there overruns a time budget (seen on the 2-core CPU: resnet_tiny on MNIST, a 60 s budget,
-        81.9 s)."""
+        stall there overruns a time budget
+        (one seen: benchmarks/results/cpu-2core/README.md, "Measurements behind the library's choices")."""
         self._pause()
         self._spent += self._epoch
         self.epoch_seconds.append(self._epoch)

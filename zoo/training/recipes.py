@@ -24,8 +24,9 @@ LOOPS = ("auto", "keras", "device")
 @dataclass(frozen=True)
 class Recipe:
     """Every training knob. `precision="auto"` means bf16 mixed precision on a GPU/TPU, float32 otherwise;
-    `jit_compile="auto"` means XLA on a GPU/TPU and, on a CPU, TensorFlow's oneDNN kernels (measured on a
-    2-core CPU, ResNet-18 at 32x32: 171 train images/s without XLA, 12 with it; JAX always compiles with XLA).
+    `jit_compile="auto"` means XLA on a GPU/TPU and, on a CPU, TensorFlow's oneDNN kernels (XLA:CPU
+    convolutions are an order of magnitude slower: benchmarks/results/cpu-2core/README.md, "Measurements
+    behind the library's choices"; JAX always compiles with XLA).
     `loop="auto"` means the device loop (`zoo.training.device_loop`) on JAX with an accelerator, Keras' `fit` otherwise.
 
     A budget (`budget_seconds` of training, `budget_images` seen, or both: whichever is spent first) bounds the
@@ -52,7 +53,7 @@ class Recipe:
     validation_split: float = 0.0
     pad_to: int | None = None
     precision: str = "float32"
-    jit_compile: bool | str = "auto"  # "auto": XLA on a GPU/TPU; on CPU TensorFlow's own kernels (XLA-CPU is ~14x slower)
+    jit_compile: bool | str = "auto"  # "auto": XLA on a GPU/TPU; on CPU TensorFlow's own kernels
     loop: str = "auto"             # "device": JAX, data on the device, one compiled call per epoch; "keras": fit
     seed: int = 0
     budget_seconds: float | None = None  # stop after this many training seconds (the first, compiling step excluded)

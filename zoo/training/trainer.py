@@ -98,8 +98,8 @@ def resolve_jit_compile(jit_compile: bool | str) -> bool:
 def enable_compilation_cache() -> str | None:
     """On JAX, keep compiled programs on disk in `ZOO_CACHE_DIR/jax` (default ~/.cache/zoo/jax) unless a
     cache is configured already or `ZOO_JAX_CACHE=0`; return the folder in use. Runs that differ only in
-    their seed compile the same program, so seeds after the first load it instead of compiling (resnet_tiny
-    on a 2-core CPU: 2.8 s -> 0.45 s; a ResNet-18 train step on a GPU takes tens of seconds to compile)."""
+    their seed compile the same program, so seeds after the first load it instead of compiling (what it
+    saves: benchmarks/results/cpu-2core/README.md, "Measurements behind the library's choices")."""
     if keras.backend.backend() != "jax" or os.environ.get("ZOO_JAX_CACHE", "1") == "0":
         return None
     import jax
@@ -118,9 +118,8 @@ def enable_compilation_cache() -> str | None:
 def resolve_loop(loop: str, data_bytes: int = 0, budgeted: bool = False) -> str:
     """`"auto"`: the device loop on JAX with an accelerator when the training data (`data_bytes`) takes at
     most a quarter of its memory and the run has no budget, Keras' fit otherwise. Not on a CPU: XLA:CPU
-    runs convolutions inside a
-    loop body (`lax.scan`) on a slow path, measured 40x slower per step than the same step compiled alone
-    on a 2-core CPU (resnet_tiny on digits: 11.7 s per epoch against fit's 0.78 s)."""
+    runs convolutions inside a loop body (`lax.scan`) on a slow path, many times slower per step than the
+    same step compiled alone (benchmarks/results/cpu-2core/README.md, "Measurements behind the library's choices")."""
     from zoo.training import device_loop
     if loop == "auto":
         usable = device_loop.available() and has_accelerator() and device_loop.fits(data_bytes) and not budgeted
@@ -258,9 +257,9 @@ def _fit_full_batches(model, x, y, *, batch_size, epochs, validation, rng, progr
     Every step sees a full batch: one compiled shape (no second compilation for a last partial batch
     under XLA) and no odd batch sizes, which crash TensorFlow 2.21's oneDNN CPU kernels for some graphs.
     The epoch's arrays are gathered once per `fit` (Keras' TensorFlow adapter copies arrays into a dataset
-    anyway); a `keras.utils.PyDataset` gathering each batch by index instead measured 30% slower on TF
-    (resnet18_mnist_functional, 2-core CPU: 187 against 264 images/s; its generator thread left the process
-    spending a quarter of its CPU time in the kernel).
+    anyway); a `keras.utils.PyDataset` gathering each batch by index instead was slower on TF, its
+    generator thread keeping the process in the kernel (benchmarks/results/cpu-2core/README.md,
+    "Measurements behind the library's choices").
     `after_epoch(epoch, history)` runs between epochs, outside the timed span; `progress` (or None) gets the
     progress events.
     """
