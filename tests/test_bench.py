@@ -132,6 +132,7 @@ def test_unknown_sweep_name_suggests():
 # -- running a sweep --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sweep_writes_one_typed_row_per_run_and_resumes(offline, tmp_path):
     sweep = parse_sweep(sweep_text(DIGITS + "\nseeds = [0, 1]"), name="digits")
     out = tmp_path / "table"
@@ -330,6 +331,7 @@ def test_cli_list_dry_run_and_errors(offline, tmp_path, capsys):
     assert "unknown sweep 'quik'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_bench_runs_and_prints_the_markdown_table(offline, tmp_path, capsys):
     sweep_file = tmp_path / "one.toml"
     sweep_file.write_text(sweep_text(DIGITS))

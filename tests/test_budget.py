@@ -63,6 +63,7 @@ def test_an_images_budget_stops_mid_epoch_with_the_rate_decayed_to_zero(offline)
     assert rates[-1] < 0.01 * 32 / 500 + 1e-9  # the last step runs just before the schedule hits zero
 
 
+@pytest.mark.slow  # a timing bound: run with the CPU to itself (the serial tier), not beside another test
 def test_a_seconds_budget_stops_at_the_budget(offline):
     result = zoo.train("resnet_tiny", "mnist_functional", budget_seconds=3.0, schedule="linear", **TINY)
     per_step = 32 / result["train_images_per_second"]

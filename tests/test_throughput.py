@@ -93,6 +93,7 @@ def test_unknown_backend_or_framework_is_one_line(capsys):
         assert len(err.splitlines()) == 1 and ("theano" in err or "caffe" in err or "include zoo" in err)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not torch_available(), reason="torch is not installed")
 def test_pytorch_rows_use_the_same_network():
     from zoo.models.registry import resolve_spec
