@@ -1,4 +1,4 @@
-"""Whole-or-nothing file writes, shared by the tables, the dataset cache and the claims.
+"""Whole-or-nothing file writes, shared by the tables, the dataset cache, the claims and the run folders.
 
 >>> import tempfile
 >>> path = Path(tempfile.mkdtemp()) / "note.txt"
@@ -29,6 +29,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> Non
     The file gets the permissions of any new file (0666 less the umask), not `mkstemp`'s private 0600.
     """
     atomic_write_all({path: write})
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """`atomic_write` of a text file, its folder created when missing."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def atomic_write_all(writes: dict) -> None:

@@ -41,9 +41,9 @@ from zoo.environment import environment, mib, peak_host_memory
 from zoo.errors import ZooError, error_text
 from zoo.experiments.claims import Heartbeat, claim, holder, release
 from zoo.experiments.isolate import ProcessDied, call_isolated
-from zoo.experiments.results import (append_rows, check_writable, locked, read_table, summary_markdown, write_history,
-                                     write_text_atomic)
+from zoo.experiments.results import append_rows, check_writable, locked, read_table, summary_markdown, write_history
 from zoo.experiments.sweeps import PlannedRun, Sweep, pending_runs
+from zoo.files import write_text_atomic
 from zoo.training.budget import other_seconds
 from zoo.training.progress import Display
 from zoo.training.recipes import get_recipe

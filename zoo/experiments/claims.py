@@ -28,7 +28,8 @@ import threading
 import time
 from pathlib import Path
 
-from zoo.experiments.results import locked, write_text_atomic
+from zoo.experiments.results import locked
+from zoo.files import write_text_atomic
 
 __all__ = ["CLAIMS", "STALE_AFTER", "Heartbeat", "claim", "holder", "locked", "release"]
 

@@ -34,7 +34,7 @@ from pathlib import Path
 import pandas as pd
 
 from zoo.errors import ZooError, first_line
-from zoo.files import atomic_write, atomic_write_all
+from zoo.files import atomic_write_all, write_text_atomic
 from zoo.training.result import column_metadata, table_fields
 
 TABLE = "results.parquet"
@@ -145,12 +145,6 @@ def locked(folder: str | os.PathLike):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def read_table(folder_or_file: str | os.PathLike) -> pd.DataFrame:

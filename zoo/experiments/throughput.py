@@ -73,7 +73,7 @@ def cpu_peak_tflops(*, size: int = 2048, repeats: int = 10, cache: bool = True) 
     best = min(_step_times(lambda: a @ a, steps=repeats, warmup=1))  # warm-up: threads, pages
     tflops = 2 * size**3 / best / 1e12
     if cache:
-        from zoo.experiments.results import write_text_atomic
+        from zoo.files import write_text_atomic
 
         write_text_atomic(path, json.dumps({"key": key, "tflops": tflops, "measured": time.time()}))
     return tflops

@@ -33,7 +33,8 @@ import pandas as pd
 from zoo.data import load_dataset
 from zoo.environment import environment
 from zoo.errors import ZooError
-from zoo.experiments.results import append_rows, summary_cell, write_text_atomic
+from zoo.experiments.results import append_rows, summary_cell
+from zoo.files import write_text_atomic
 from zoo.markdown import format_table
 from zoo.models.builder import build
 from zoo.models.registry import resolve_spec

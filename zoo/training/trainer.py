@@ -39,6 +39,7 @@ from zoo.data import load_dataset
 from zoo.data.preprocess import augmentation, normalization
 from zoo.environment import mib, peak_device_memory, reset_peak_memory
 from zoo.errors import DatasetError, ZooError
+from zoo.files import write_text_atomic
 from zoo.models.macs import count_macs
 from zoo.models.registry import resolve_spec
 from zoo.models.resnet.spec import ResNetSpec
@@ -508,7 +509,7 @@ class _Run:
     trainer: Callable
     clock: TrainClock
     phases: Phases
-    test: "Scorer"
+    test: Scorer
     rng: np.random.Generator
 
 
@@ -606,11 +607,11 @@ def _save(run: _Run, record: dict, run_dir: Path | None, *, wall: float) -> RunR
     """The result, with its time columns; in `run_dir` (when given) the model, history and result files."""
     if run_dir is not None:
         run.model.save(run_dir / "model.keras")
-        (run_dir / "history.json").write_text(json.dumps(record["history"], indent=2))
+        write_text_atomic(run_dir / "history.json", json.dumps(record["history"], indent=2))
         record["run_dir"] = str(run_dir)
     result = RunResult(**record, **_time_columns(run.phases, run.clock, wall))
     if run_dir is not None:
-        (run_dir / "result.json").write_text(json.dumps(result.to_dict(), indent=2))
+        write_text_atomic(run_dir / "result.json", json.dumps(result.to_dict(), indent=2))
     return result
 
 
