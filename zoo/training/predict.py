@@ -90,6 +90,8 @@ def load_model(model_path: str | Path):
         raise ZooError(f"{model_path} is not a Keras model file (a .keras file is a zip archive; this one is not)")
     import keras  # after the checks: a wrong path answers at once
 
+    import zoo.training.optimizers  # noqa: F401  (registers the optimizers a zoo model file's compile config names)
+
     try:
         return keras.saving.load_model(model_path)
     except Exception as exc:  # Keras raises ValueError, TypeError, KeyError... for files it cannot rebuild

@@ -35,6 +35,7 @@ import keras
 import numpy as np
 
 from zoo import runtime
+from zoo.training import optimizers
 from zoo.data import load_dataset
 from zoo.data.preprocess import augmentation, normalization
 from zoo.environment import mib, peak_device_memory, reset_peak_memory
@@ -175,9 +176,9 @@ def _optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Optimiz
     if recipe.optimizer == "sgd":
         opt = keras.optimizers.SGD(lr, momentum=recipe.momentum, nesterov=recipe.nesterov, weight_decay=wd)
     elif recipe.optimizer == "adamw":
-        opt = keras.optimizers.AdamW(lr, weight_decay=recipe.weight_decay)
+        opt = optimizers.AdamW(lr, weight_decay=recipe.weight_decay)
     else:
-        opt = keras.optimizers.Adam(lr, weight_decay=wd)
+        opt = optimizers.Adam(lr, weight_decay=wd)
     if recipe.weight_decay:
         opt.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
     return opt
