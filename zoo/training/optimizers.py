@@ -63,3 +63,7 @@ class Adam(_StepScalarsOnce, keras.optimizers.Adam):
 @keras.saving.register_keras_serializable(package="zoo")
 class AdamW(_StepScalarsOnce, keras.optimizers.AdamW):
     """`keras.optimizers.AdamW`, same arguments and updates, fewer graph ops per step."""
+
+
+CUSTOM_OBJECTS = {keras.saving.get_registered_name(cls): cls for cls in (Adam, AdamW)}
+"""What `keras.saving.load_model` needs to rebuild a model file saved with these optimizers."""

@@ -90,10 +90,10 @@ def load_model(model_path: str | Path):
         raise ZooError(f"{model_path} is not a Keras model file (a .keras file is a zip archive; this one is not)")
     import keras  # after the checks: a wrong path answers at once
 
-    import zoo.training.optimizers  # noqa: F401  (registers the optimizers a zoo model file's compile config names)
+    from zoo.training.optimizers import CUSTOM_OBJECTS  # the optimizers a zoo model file's compile config names
 
     try:
-        return keras.saving.load_model(model_path)
+        return keras.saving.load_model(model_path, custom_objects=CUSTOM_OBJECTS)
     except Exception as exc:  # Keras raises ValueError, TypeError, KeyError... for files it cannot rebuild
         raise ZooError(f"cannot load {model_path} as a Keras model: {first_line(exc)}") from None
 
