@@ -113,6 +113,33 @@ def test_second_load_comes_from_the_cache(tmp_path, monkeypatch):
     assert load_dataset(str(root)).images.shape == (6, 8, 8, 3)
 
 
+def test_a_copied_source_keeps_its_cache_and_a_changed_one_replaces_it(tmp_path, monkeypatch):
+    """Keyed by contents: new modification times (a copy, a re-download) reuse the decoded arrays; new
+    contents decode again and the stale cache of that location is removed, not left behind."""
+    import os
+
+    root = write_image_folder(tmp_path / "cifar10-jpeg", classes=[f"k{i}" for i in range(10)], per_class=1, size=32)
+    archive = tmp_path / "data" / "cifar10-jpeg.tar.xz"
+    archive.parent.mkdir()
+    tar_folder(root, archive, "w:xz")
+    legacy = tmp_path / "cache" / "cifar10-cifar10-jpeg-0123456789abcdef.npz"   # how zoo named caches before
+    legacy.parent.mkdir()
+    legacy.write_bytes(b"old")
+    load_dataset("cifar10", data_dir=archive.parent)
+    (first,) = (tmp_path / "cache").glob("*.npz")
+    os.utime(archive, ns=(1, 1))
+    monkeypatch.setattr("zoo.data.formats.read_image_folder", lambda p: pytest.fail("decoded again"))
+    load_dataset("cifar10", data_dir=archive.parent)
+    assert list((tmp_path / "cache").glob("*.npz")) == [first]
+    monkeypatch.undo()
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+    root = write_image_folder(tmp_path / "other", classes=[f"k{i}" for i in range(10)], per_class=2, size=32)
+    tar_folder(root, archive, "w:xz")
+    assert load_dataset("cifar10", data_dir=archive.parent).images.shape == (20, 32, 32, 3)
+    (second,) = (tmp_path / "cache").glob("*.npz")
+    assert second != first
+
+
 def test_digits():
     train, test = load_dataset("digits"), load_dataset("digits", split="test")
     assert train.images.shape[1:] == (32, 32, 1) and len(train) + len(test) == 1797

@@ -117,14 +117,50 @@ def cache_dir() -> Path:
     return Path(os.environ.get("ZOO_CACHE_DIR") or Path.home() / ".cache" / "zoo")
 
 
+CONTENT_HASH_LIMIT = 1 << 30
+"""Sources up to this many bytes in all are keyed by their contents (hashing 1 GiB takes a few seconds;
+the shared CIFAR-10 archive, 18 MB, 0.07 s): a copied or re-downloaded file with the same bytes keeps its
+cache. Larger ones (image folders) are keyed by their files' names, sizes and modification times."""
+
+
+def _source_files(path: Path) -> list[Path]:
+    return sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+
+
 def _fingerprint(path: Path) -> str:
     """Changes when the source file (or any file of a source folder) changes."""
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    digest = hashlib.sha1(str(path.resolve()).encode())
+    files = _source_files(path)
+    by_content = sum(file.stat().st_size for file in files) <= CONTENT_HASH_LIMIT
+    digest = hashlib.sha1()
     for file in files:
         stat = file.stat()
-        digest.update(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        name = file.relative_to(path).as_posix() if path.is_dir() else ""
+        digest.update(f"{name}:{stat.st_size}:".encode())
+        if by_content:
+            with open(file, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        else:
+            digest.update(str(stat.st_mtime_ns).encode())
     return digest.hexdigest()[:16]
+
+
+def _cache_file(name: str, source: str, path: Path) -> Path:
+    """`<name>-<source>-<where>-<fingerprint>.npz`: one cache per source location, its contents' key last."""
+    where = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
+    return cache_dir() / f"{name}-{source}-{where}-{_fingerprint(path)}.npz"
+
+
+def _prune_stale(target: Path, name: str, source: str) -> None:
+    """Remove the caches of earlier versions of `target`'s source (same name, source and location), and
+    those named the way zoo named them before locations (`<name>-<source>-<16 hex>.npz`, keyed by
+    modification times), so that a dataset that changes does not leave a full decoded copy behind each time."""
+    prefix = target.name.rsplit("-", 1)[0]
+    stale = [old for old in target.parent.glob(f"{prefix}-*.npz") if old.name.rsplit("-", 1)[0] == prefix]
+    stale += target.parent.glob(f"{name}-{source}-{'?' * 16}.npz")
+    for old in stale:
+        if old != target:
+            old.unlink(missing_ok=True)
 
 
 CLASS_COUNTS = {"mnist": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100}
@@ -144,7 +180,7 @@ def _checked(name: str, path: Path, arrays: dict) -> dict:
 def _cached(name: str, source: str, path: Path, read: Callable[[], dict], use_cache: bool) -> dict:
     if not use_cache:
         return _checked(name, path, read())
-    target = cache_dir() / f"{name}-{source}-{_fingerprint(path)}.npz"
+    target = _cache_file(name, source, path)
     if target.exists():
         try:
             with np.load(target, allow_pickle=False) as npz:
@@ -153,12 +189,13 @@ def _cached(name: str, source: str, path: Path, read: Callable[[], dict], use_ca
             target.unlink(missing_ok=True)  # a damaged cache file: decode the source again
     arrays = _checked(name, path, read())
     arrays["class_names"] = np.asarray(_class_names(name, arrays))
-    _atomic_savez(target, arrays)
+    if _atomic_savez(target, arrays):
+        _prune_stale(target, name, source)
     return arrays
 
 
-def _atomic_savez(target: Path, arrays: dict) -> None:
-    """Write `target` whole or not at all (`zoo.files.atomic_write`)."""
+def _atomic_savez(target: Path, arrays: dict) -> bool:
+    """Write `target` whole or not at all (`zoo.files.atomic_write`); False when the cache is not writable."""
     def savez(tmp: str) -> None:
         with open(tmp, "wb") as handle:
             np.savez(handle, **arrays)
@@ -167,7 +204,8 @@ def _atomic_savez(target: Path, arrays: dict) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(target, savez)
     except OSError:
-        return  # no writable cache: loading still works, only slower next time
+        return False  # no writable cache: loading still works, only slower next time
+    return True
 
 
 # -- the public loader ------------------------------------------------------------------------
