@@ -28,6 +28,7 @@ PUBLISHED = {
     "resnet18": 11_689_512,
     "resnet34": 21_797_672,
     "resnet50": 25_557_032,
+    "resnet50_keras": 25_583_592,  # keras.applications.ResNet50: 25,636,712 weights, 53,120 of them BN statistics
     "resnet101": 44_549_160,
     "resnet152": 60_192_808,
     "resnet18_cifar": 11_173_962,

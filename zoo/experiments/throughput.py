@@ -43,7 +43,8 @@ PEAK_TFLOPS = {
     "L4": {"mixed_bfloat16": 121.0, "mixed_float16": 121.0, "float32": 60.0},
 }
 TIMM_MODELS = ("resnet18", "resnet50")
-KERAS_APPLICATIONS = {"resnet50": "ResNet50", "resnet101": "ResNet101", "resnet152": "ResNet152"}
+KERAS_APPLICATIONS = {"resnet50": "ResNet50", "resnet50_keras": "ResNet50", "resnet101": "ResNet101",
+                      "resnet152": "ResNet152"}
 FRAMEWORKS = ("zoo", "keras-applications", "pytorch-eager", "pytorch-compile")
 DEFAULT_FRAMEWORKS = ("zoo", "keras-applications", "pytorch-eager")
 #: Columns that identify a measurement; rounds of the same one are merged into their median.

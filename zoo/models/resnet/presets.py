@@ -74,6 +74,13 @@ PRESETS: dict[str, ResNetSpec] = {
     "resnet50": replace(_IMAGENET_BOTTLENECK, depths=(3, 4, 6, 3)),
     "resnet101": replace(_IMAGENET_BOTTLENECK, depths=(3, 4, 23, 3)),
     "resnet152": replace(_IMAGENET_BOTTLENECK, depths=(3, 8, 36, 3)),
+    # keras.applications.ResNet50's layout ("v1": the stride on the block's first 1x1, biased convolutions,
+    # Keras' initializer and BN constants), for like-for-like speed comparisons with it (`zoo throughput`)
+    "resnet50_keras": replace(
+        _IMAGENET_BOTTLENECK, depths=(3, 4, 6, 3), stride_in_1x1=True, conv_bias=True,
+        kernel_initializer="glorot_uniform", bn_momentum=0.99, bn_epsilon=1.001e-5,
+        source="keras.applications.ResNet50 layout (stride in the first 1x1, biased convolutions)",
+    ),
     # composed block options (zoo.models.resnet.spec: groups / base_width, attention, preact), torchvision and timm layouts
     "resnext50_32x4d": replace(
         _IMAGENET_BOTTLENECK, depths=(3, 4, 6, 3), groups=32, base_width=4,
