@@ -25,3 +25,6 @@ python -m zoo throughput resnet18_cifar --input-size 32 --batch-size 64 "${commo
   --backends tensorflow,jax,torch --frameworks $frameworks --out "$out/resnet18_cifar-32-b64"
 python -m zoo throughput resnet50 --input-size 96 --batch-size 32 "${common[@]}" --rounds 2 \
   --backends tensorflow,jax,torch --frameworks $frameworks --out "$out/resnet50-96-b32"
+# keras.applications' own ResNet50 layout in the zoo, like for like (TensorFlow; PyTorch runs the same spec)
+python -m zoo throughput resnet50_keras --input-size 96 --batch-size 32 "${common[@]}" --rounds 3 \
+  --backends tensorflow --frameworks zoo,keras-applications,pytorch-eager --out "$out/resnet50_keras-96-b32"
