@@ -41,6 +41,32 @@ def test_updates_match_keras(case):
     assert int(opt_mine.iterations) == int(opt_ref.iterations) > 0
 
 
+def test_inside_a_loss_scale_optimizer():
+    """Under mixed_float16, `fit` wraps the optimizer in Keras' LossScaleOptimizer, which calls its `apply`
+    (on JAX through `stateless_apply` in the traced step): same weights as with Keras' Adam after 3 steps."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(24, 6)).astype("float32")
+    y = keras.utils.to_categorical(rng.integers(0, 3, 24), 3)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        weights = []
+        for make in (optimizers.Adam, keras.optimizers.Adam):
+            keras.utils.set_random_seed(0)
+            model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5, activation="relu"),
+                                      keras.layers.Dense(3, dtype="float32")])
+            model.compile(optimizer=make(0.01), loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+            assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+            start = model.get_weights()
+            model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+            weights.append(model.get_weights())
+            assert not np.allclose(start[0], weights[-1][0])  # it trained
+    finally:
+        keras.config.set_dtype_policy(previous)
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+
+
 def test_recipes_use_it_and_a_saved_model_loads_with_it(tmp_path):
     zoo.train("resnet_tiny", "mnist_functional", dataset="digits", epochs=1, limit=64, batch_size=32, verbose=0,
               out_dir=tmp_path)

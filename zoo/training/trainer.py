@@ -35,7 +35,6 @@ import keras
 import numpy as np
 
 from zoo import runtime
-from zoo.training import optimizers
 from zoo.data import load_dataset
 from zoo.data.preprocess import augmentation, normalization
 from zoo.environment import mib, peak_device_memory, reset_peak_memory
@@ -47,6 +46,7 @@ from zoo.models.resnet.spec import ResNetSpec
 from zoo.models.summary import param_counts
 from zoo.training.batchnorm import reestimate_batchnorm
 from zoo.training.budget import LinearDecay, Phases, TrainClock, other_seconds
+from zoo.training import optimizers
 from zoo.training.distribute import data_parallel
 from zoo.training.progress import Display
 from zoo.training.recipes import Recipe, get_recipe
@@ -476,7 +476,8 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
     compiling train step, which is kept: no step is thrown away), train, validation, test, inference, other.
     """
     began = time.perf_counter()
-    runtime.warn_if_eigen_by_accident()
+    if keras.backend.backend() == "tensorflow":  # TensorFlow's kernels only matter when it computes
+        runtime.warn_if_eigen_by_accident()
     recipe = get_recipe(recipe, **overrides) if isinstance(recipe, str) else recipe.with_overrides(**overrides)
     with data_parallel(recipe.devices, recipe.batch_size) as devices:
         run = _prepare(model_or_name, recipe, devices, data_dir=data_dir, limit=limit, test_limit=test_limit,
