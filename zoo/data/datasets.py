@@ -129,11 +129,10 @@ def _source_files(path: Path) -> list[Path]:
 
 def _fingerprint(path: Path) -> str:
     """Changes when the source file (or any file of a source folder) changes."""
-    files = _source_files(path)
-    by_content = sum(file.stat().st_size for file in files) <= CONTENT_HASH_LIMIT
+    stats = [(file, file.stat()) for file in _source_files(path)]
+    by_content = sum(stat.st_size for _, stat in stats) <= CONTENT_HASH_LIMIT
     digest = hashlib.sha1()
-    for file in files:
-        stat = file.stat()
+    for file, stat in stats:
         name = file.relative_to(path).as_posix() if path.is_dir() else ""
         digest.update(f"{name}:{stat.st_size}:".encode())
         if by_content:
