@@ -74,7 +74,10 @@ def test_recipes_use_it_and_a_saved_model_loads_with_it(tmp_path):
 
     (path,) = tmp_path.rglob("model.keras")
     model = load_model(path)
-    assert type(model.optimizer) is optimizers.Adam
+    if keras.backend.backend() == "torch":  # Keras' own Adam, which Keras swaps for its foreach update there
+        assert type(model.optimizer).__module__.startswith("keras.src.backend.torch.optimizers")
+    else:
+        assert type(model.optimizer) is optimizers.Adam
     assert int(model.optimizer.iterations) > 0
 
 

@@ -7,8 +7,9 @@ On TensorFlow every op is traced in Python and then optimized before the first s
 once in `apply` and each variable's update is its three moment and weight assignments (4,665 ops in all),
 which shortens the first, tracing step of every run (measured in benchmarks/results/cpu-2core/README.md).
 The arithmetic is Keras' own, so the updates match `keras.optimizers.Adam` to float32 rounding (tested on
-every backend); `amsgrad` and gradient accumulation use Keras' update unchanged, and so does the torch
-backend, whose Keras Adam already updates all variables at once (`torch._foreach_*`).
+every backend); `amsgrad` and gradient accumulation use Keras' update unchanged. On the torch backend
+Keras swaps its own `Adam` and `AdamW` (not subclasses) for versions that update every variable in one
+`torch._foreach_*` call, which the per-variable path here would lose: `for_backend` gives those there.
 
 >>> import keras, numpy as np
 >>> from zoo.training.optimizers import Adam
@@ -63,6 +64,16 @@ class Adam(_StepScalarsOnce, keras.optimizers.Adam):
 @keras.saving.register_keras_serializable(package="zoo")
 class AdamW(_StepScalarsOnce, keras.optimizers.AdamW):
     """`keras.optimizers.AdamW`, same arguments and updates, fewer graph ops per step."""
+
+
+def for_backend(cls: type) -> type:
+    """`cls` (`Adam` or `AdamW` here), or on the torch backend Keras' own class of that name, which Keras
+    replaces there with its all-variables-at-once update (it does so only for its own classes).
+
+    >>> for_backend(Adam) is (keras.optimizers.Adam if keras.backend.backend() == "torch" else Adam)
+    True
+    """
+    return {Adam: keras.optimizers.Adam, AdamW: keras.optimizers.AdamW}[cls] if keras.backend.backend() == "torch" else cls
 
 
 CUSTOM_OBJECTS = {keras.saving.get_registered_name(cls): cls for cls in (Adam, AdamW)}

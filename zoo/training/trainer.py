@@ -176,9 +176,9 @@ def _optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Optimiz
     if recipe.optimizer == "sgd":
         opt = keras.optimizers.SGD(lr, momentum=recipe.momentum, nesterov=recipe.nesterov, weight_decay=wd)
     elif recipe.optimizer == "adamw":
-        opt = optimizers.AdamW(lr, weight_decay=recipe.weight_decay)
+        opt = optimizers.for_backend(optimizers.AdamW)(lr, weight_decay=recipe.weight_decay)
     else:
-        opt = optimizers.Adam(lr, weight_decay=wd)
+        opt = optimizers.for_backend(optimizers.Adam)(lr, weight_decay=wd)
     if recipe.weight_decay:
         opt.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
     return opt
