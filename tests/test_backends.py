@@ -29,8 +29,6 @@ SKIP_ON_OTHER_BACKENDS = ("not distributed and not bayesian_and_hyperband and no
                           "and not time_columns" + "".join(f" and not {name}" for name in REGISTRY_WIDE + BOOKKEEPING))
 BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 OPTIONAL = ("torch",)  # an optional extra (a CPU-only build is enough): skipped where it is not installed
-# still open on torch: the tuning tests (test_cli_tune_resume_continues_the_search ran past 15 minutes there)
-ALSO_SKIP = {"torch": " and not test_tuning"}
 
 
 @pytest.mark.slow
@@ -45,7 +43,7 @@ def test_portable_tests_pass_on_backend(backend):
     env = {**os.environ, "KERAS_BACKEND": backend}
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "portable and not slow",
-         "-k", SKIP_ON_OTHER_BACKENDS + ALSO_SKIP.get(backend, ""), str(HERE)],
+         "-k", SKIP_ON_OTHER_BACKENDS, str(HERE)],
         env=env, capture_output=True, text=True, cwd=HERE.parent,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

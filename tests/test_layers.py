@@ -87,3 +87,26 @@ def test_builders_emit_the_matmul_convolution_on_small_maps(build_once):
     conv = model.get_layer("stage4_block2_conv2")
     assert isinstance(conv, Conv2D) and conv._as_matmul(conv.input.shape)
     assert not model.get_layer("stem_conv")._as_matmul(model.get_layer("stem_conv").input.shape)
+
+
+@pytest.mark.parametrize("channels", [3, 4, 7, 16])
+@pytest.mark.parametrize("padding", ["same", "valid"])
+def test_strided_1x1_convolution_trains_with_exact_gradients(channels, padding):
+    """A stride-2 1x1 convolution (a conv shortcut) on few channels: outputs and one SGD step's kernel
+    equal numpy's. oneDNN's strided 1x1 kernel got these weight gradients wrong for 3-7 channels (and hung
+    in PyTorch); the layer computes them as a subsample and a unit-stride convolution."""
+    rng = np.random.default_rng(channels)
+    x = rng.standard_normal((32, 32, 32, channels)).astype("float32")
+    y = rng.standard_normal((32, 16, 16, 8)).astype("float32")
+    kernel = rng.standard_normal((1, 1, channels, 8)).astype("float32")
+    model = keras.Sequential([keras.Input((32, 32, channels)),
+                              Conv2D(8, 1, strides=2, padding=padding, use_bias=False, name="c")])
+    model.get_layer("c").kernel.assign(kernel)
+    picked = x[:, ::2, ::2, :]
+    predicted = np.einsum("nhwc,co->nhwo", picked, kernel[0, 0])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x)), predicted, rtol=1e-4, atol=1e-4)
+    model.compile(keras.optimizers.SGD(1.0), "mse")
+    model.train_on_batch(x, y)
+    gradient = np.einsum("nhwc,nhwo->co", picked, 2 * (predicted - y) / y.size)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.get_layer("c").kernel)[0, 0],
+                               kernel[0, 0] - gradient, rtol=1e-4, atol=1e-5)

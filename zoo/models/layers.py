@@ -41,6 +41,16 @@ class ChannelPad(keras.layers.Layer):
 MATMUL_MAX_POSITIONS = {"eigen": 16, "other": 4}
 
 
+#: Strided 1x1 convolutions on fewer input channels than this are computed as a subsample followed by a
+#: unit-stride 1x1 convolution. Why: oneDNN's strided 1x1 kernel for channels-last inputs with fewer input
+#: channels than its register block (8 with AVX2, 16 with AVX-512) computes wrong weight gradients: on this
+#: AVX2 CPU TensorFlow with oneDNN (zoo's default there) got gradients off by up to 100% for 3 to 7
+#: channels, and PyTorch's CPU build (the torch backend) hung in the same kernel (oneDNN issue 6035). The
+#: zoo's article variants never have so few channels; narrow searched or tiny specs (`resnet_tiny` at
+#: width 0.5: 4-channel shortcuts) do.
+STRIDED_1X1_MIN_CHANNELS = 16
+
+
 def matmul_max_positions() -> int:
     if os.environ.get("ZOO_MATMUL_MAX_POSITIONS", "").strip().isdigit():
         return int(os.environ["ZOO_MATMUL_MAX_POSITIONS"])
@@ -99,7 +109,19 @@ class Conv2D(keras.layers.Conv2D):
                 axes.append(((size - kernel) // stride + 1, 0, 0))
         return axes
 
+    def _strided_pointwise(self, shape) -> bool:
+        """A strided 1x1 convolution on fewer than `STRIDED_1X1_MIN_CHANNELS` input channels."""
+        return (tuple(self.kernel_size) == (1, 1) and tuple(self.strides) != (1, 1) and self.groups == 1
+                and tuple(self.dilation_rate) == (1, 1) and self.data_format == "channels_last"
+                and shape[-1] is not None and shape[-1] < STRIDED_1X1_MIN_CHANNELS)
+
     def convolution_op(self, inputs, kernel):
+        if self._strided_pointwise(inputs.shape) and not self._as_matmul(inputs.shape):
+            # every stride-th pixel, then a unit-stride 1x1 convolution: the same outputs for "same" and
+            # "valid" padding (a 1x1 kernel never reads padding), without oneDNN's strided 1x1 kernel
+            s_h, s_w = self.strides
+            return keras.ops.conv(inputs[:, ::s_h, ::s_w, :], kernel, strides=1, padding="valid",
+                                  data_format=self.data_format)
         if not self._as_matmul(inputs.shape):
             return super().convolution_op(inputs, kernel)
         height, width = inputs.shape[1], inputs.shape[2]
