@@ -81,6 +81,8 @@ class Conv2D(keras.layers.Conv2D):
     2x2 map is an order of magnitude slower than the same arithmetic as a matrix product (measured:
     benchmarks/results/cpu-2core/README.md, "Measurements behind the library's choices"), and on a
     1x1 map a "same" 3x3 convolution is a 1x1 one (a ninth of the arithmetic) that no backend shortcuts.
+    A strided 1x1 convolution on few input channels is computed as a subsample and a unit-stride one
+    (`STRIDED_1X1_MIN_CHANNELS`: oneDNN's strided 1x1 kernel gets its weight gradient wrong there).
 
     >>> import numpy as np
     >>> x = np.random.default_rng(0).random((2, 2, 2, 8)).astype("float32")
