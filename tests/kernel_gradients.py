@@ -39,7 +39,7 @@ def gradients(spec, seed: int = 0) -> list[np.ndarray]:
     x = tf.constant(rng.random((32, *spec.input_shape)), dtype=keras.config.floatx())
     y = tf.one_hot(rng.integers(0, spec.num_classes, 32), spec.num_classes, dtype=keras.config.floatx())
     with tf.GradientTape() as tape:
-        loss = tf.reduce_mean(tf.keras.losses.categorical_crossentropy(y, model(x, training=True), from_logits=True))
+        loss = tf.reduce_mean(keras.losses.categorical_crossentropy(y, model(x, training=True), from_logits=True))
     return [g.numpy() for g in tape.gradient(loss, model.trainable_weights)]
 
 

@@ -44,8 +44,9 @@ MATMUL_MAX_POSITIONS = {"eigen": 16, "other": 4}
 #: Strided 1x1 convolutions on fewer input channels than this are computed as a subsample followed by a
 #: unit-stride 1x1 convolution. Why: oneDNN's strided 1x1 kernel for channels-last inputs with fewer input
 #: channels than its register block (8 with AVX2, 16 with AVX-512) computes wrong weight gradients: on this
-#: AVX2 CPU TensorFlow with oneDNN (zoo's default there) got gradients off by up to 100% for 3 to 7
-#: channels, and PyTorch's CPU build (the torch backend) hung in the same kernel (oneDNN issue 6035). The
+#: AVX2 CPU TensorFlow with oneDNN (zoo's default there) got gradients wrong by as much as their own size
+#: for 3 to 7 channels, and PyTorch's CPU build (the torch backend) hung in the same kernel (oneDNN issue
+#: 6035; measured in benchmarks/results/cpu-2core/README.md, "What limits the JAX and torch backends"). The
 #: zoo's article variants never have so few channels; narrow searched or tiny specs (`resnet_tiny` at
 #: width 0.5: 4-channel shortcuts) do.
 STRIDED_1X1_MIN_CHANNELS = 16
