@@ -14,6 +14,7 @@ heads.
 
 from __future__ import annotations
 
+from zoo.models.layers import STRIDED_1X1_MIN_CHANNELS
 from zoo.models.resnet.spec import BLOCK_KERNEL, ResNetSpec
 
 #: Spec values the reference reproduces; anything else is refused with the field named.
@@ -36,7 +37,20 @@ def _modules(spec: ResNetSpec):
     import torch
     from torch import nn
 
+    class Subsample(nn.Module):
+        """Every `stride`-th pixel: what a strided 1x1 convolution reads."""
+
+        def __init__(self, stride):
+            super().__init__()
+            self.stride = stride
+
+        def forward(self, x):
+            return x[:, :, ::self.stride, ::self.stride]
+
     def conv(cin, cout, kernel, stride=1, groups=1):
+        if kernel == 1 and stride > 1 and groups == 1 and cin < STRIDED_1X1_MIN_CHANNELS:
+            # as the zoo's Conv2D computes it: oneDNN's strided 1x1 kernel hangs on so few channels
+            return nn.Sequential(Subsample(stride), conv(cin, cout, 1))
         return nn.Conv2d(cin, cout, kernel, stride, padding=kernel // 2, groups=groups, bias=spec.conv_bias)
 
     def bn(channels):
