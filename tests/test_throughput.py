@@ -112,12 +112,12 @@ def test_pytorch_rows_use_the_same_network():
                          num_classes=10, macs=1)
     assert [r["mode"] for r in rows] == ["train", "inference"] and all(r["status"] == "ok" for r in rows)
     # 4-channel stride-2 1x1 shortcuts, where PyTorch's own strided 1x1 kernel hung: trains, same count
-    narrow = replace(resolve_spec("resnet_tiny", num_classes=10), stem_filters=4, widths=(4, 8, 16), shortcut="conv")
-    keras_count = sum(int(np.prod(w.shape)) for w in zoo_build(narrow).trainable_weights)
-    assert trainable_parameters(reference_model(narrow)) == keras_count
     import torch
 
+    narrow = replace(resolve_spec("resnet_tiny", num_classes=10), stem_filters=4, widths=(4, 8, 16), shortcut="conv")
+    keras_count = sum(int(np.prod(w.shape)) for w in zoo_build(narrow).trainable_weights)
     net = reference_model(narrow).to(memory_format=torch.channels_last)
+    assert trainable_parameters(net) == keras_count
     x = torch.randn(32, 3, 32, 32).to(memory_format=torch.channels_last)
     torch.nn.functional.cross_entropy(net(x), torch.randint(0, 10, (32,))).backward()
     assert all(p.grad is not None for p in net.parameters())

@@ -52,6 +52,13 @@ MATMUL_MAX_POSITIONS = {"eigen": 16, "other": 4}
 STRIDED_1X1_MIN_CHANNELS = 16
 
 
+def subsamples_strided_1x1(kernel_size, strides, groups: int, channels: int | None) -> bool:
+    """Whether a convolution is one the zoo computes as a subsample and a unit-stride 1x1 convolution
+    (`STRIDED_1X1_MIN_CHANNELS`); the PyTorch reference network asks the same."""
+    return (tuple(kernel_size) == (1, 1) and tuple(strides) != (1, 1) and groups == 1
+            and channels is not None and channels < STRIDED_1X1_MIN_CHANNELS)
+
+
 def matmul_max_positions() -> int:
     if os.environ.get("ZOO_MATMUL_MAX_POSITIONS", "").strip().isdigit():
         return int(os.environ["ZOO_MATMUL_MAX_POSITIONS"])
@@ -114,18 +121,18 @@ class Conv2D(keras.layers.Conv2D):
 
     def _strided_pointwise(self, shape) -> bool:
         """A strided 1x1 convolution on fewer than `STRIDED_1X1_MIN_CHANNELS` input channels."""
-        return (tuple(self.kernel_size) == (1, 1) and tuple(self.strides) != (1, 1) and self.groups == 1
-                and tuple(self.dilation_rate) == (1, 1) and self.data_format == "channels_last"
-                and shape[-1] is not None and shape[-1] < STRIDED_1X1_MIN_CHANNELS)
+        return (tuple(self.dilation_rate) == (1, 1) and self.data_format == "channels_last"
+                and subsamples_strided_1x1(self.kernel_size, self.strides, self.groups, shape[-1]))
 
     def convolution_op(self, inputs, kernel):
-        if self._strided_pointwise(inputs.shape) and not self._as_matmul(inputs.shape):
+        as_matmul = self._as_matmul(inputs.shape)
+        if not as_matmul and self._strided_pointwise(inputs.shape):
             # every stride-th pixel, then a unit-stride 1x1 convolution: the same outputs for "same" and
             # "valid" padding (a 1x1 kernel never reads padding), without oneDNN's strided 1x1 kernel
             s_h, s_w = self.strides
             return keras.ops.conv(inputs[:, ::s_h, ::s_w, :], kernel, strides=1, padding="valid",
                                   data_format=self.data_format)
-        if not self._as_matmul(inputs.shape):
+        if not as_matmul:
             return super().convolution_op(inputs, kernel)
         height, width = inputs.shape[1], inputs.shape[2]
         (out_h, top, bottom), (out_w, left, right) = self._geometry(height, width)

@@ -14,7 +14,7 @@ heads.
 
 from __future__ import annotations
 
-from zoo.models.layers import STRIDED_1X1_MIN_CHANNELS
+from zoo.models.layers import subsamples_strided_1x1
 from zoo.models.resnet.spec import BLOCK_KERNEL, ResNetSpec
 
 #: Spec values the reference reproduces; anything else is refused with the field named.
@@ -48,7 +48,7 @@ def _modules(spec: ResNetSpec):
             return x[:, :, ::self.stride, ::self.stride]
 
     def conv(cin, cout, kernel, stride=1, groups=1):
-        if kernel == 1 and stride > 1 and groups == 1 and cin < STRIDED_1X1_MIN_CHANNELS:
+        if subsamples_strided_1x1((kernel, kernel), (stride, stride), groups, cin):
             # as the zoo's Conv2D computes it: oneDNN's strided 1x1 kernel hangs on so few channels
             return nn.Sequential(Subsample(stride), conv(cin, cout, 1))
         return nn.Conv2d(cin, cout, kernel, stride, padding=kernel // 2, groups=groups, bias=spec.conv_bias)
