@@ -2,7 +2,8 @@
 from `benchmarks/results/` and never typed by hand.
 
 For every table folder `<results>/<machine>/<sweep>/`: its machine (folder and the rows' device), the
-rows' backend, how many runs finished ok, the runs' wall time added up, the span from the first run's
+rows' backend, how many runs finished ok, the runs' wall time added up and its share in training steps
+(without, then with the first, compiling steps: `zoo.experiments.results.training_shares`), the span from the first run's
 start to the last run's end (longer when a sweep ran in parts), and every variant and recipe's test
 top-1 (mean over seeds), best first. A JUnit XML file in a machine folder (written by
 `pytest --junitxml`) adds the test suite's count and time.
@@ -26,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from zoo.errors import ZooError
-from zoo.experiments.results import TABLE, ok_rows, read_table
+from zoo.experiments.results import TABLE, ok_rows, read_table, training_shares
 from zoo.markdown import format_table
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
@@ -74,6 +75,12 @@ def _first(table: pd.DataFrame, column: str) -> str:
     return ", ".join(sorted(values))
 
 
+def _training(table: pd.DataFrame) -> str:
+    """The ok runs' share of their wall time in training steps, then with the first, compiling steps."""
+    shares = training_shares(table)
+    return "" if shares is None else f"{100 * shares[0]:.0f}% ({100 * shares[1]:.0f}%)"
+
+
 def sweep_rows(results: Path) -> list[dict]:
     """One row per table folder under `results/<machine>/`."""
     rows = []
@@ -84,7 +91,7 @@ def sweep_rows(results: Path) -> list[dict]:
                          "backend": f"{_first(table, 'backend')} {_first(table, 'backend_version')}",
                          "runs": f"{len(ok_rows(table))}/{len(table)}", "span": _span(table),
                          "wall": _duration(pd.to_numeric(table["wall_seconds"], errors="coerce").sum()),
-                         "top1": _scores(table)})
+                         "training": _training(table), "top1": _scores(table)})
     return rows
 
 
@@ -113,6 +120,7 @@ def digest(results: str | Path) -> str:
         raise ZooError(f"no such results folder: {results}")
     lines = [format_table(sweep_rows(results), [("machine", "machine"), ("sweep", "sweep"), ("backend", "backend"),
                                                 ("runs", "runs ok"), ("wall", "runs' wall time"),
+                                                ("training", "in training steps (with first steps)"),
                                                 ("span", "first start to last finish"),
                                                 ("top1", "test top-1 by variant · recipe (data), best first")])]
     suites = suite_rows(results)

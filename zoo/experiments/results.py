@@ -294,6 +294,76 @@ def time_to_accuracy(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+#: Where the runs' time went, in the order a run spends it: (label, how to get its seconds from the table).
+#: `compile_seconds` is inside `build_seconds`; apart here, as the first train steps.
+_PHASES = (("data", lambda t: t["data_seconds"]),
+           ("building", lambda t: t["build_seconds"] - t["compile_seconds"].fillna(0.0)),
+           ("first (compiling) steps", lambda t: t["compile_seconds"]),
+           ("training steps", lambda t: t["train_seconds"]),
+           ("validation", lambda t: t["validation_seconds"]),
+           ("BN re-estimation", lambda t: t["precise_bn_seconds"]),
+           ("test scoring", lambda t: t["test_seconds"]),
+           ("inference timing", lambda t: t["inference_seconds"]),
+           ("other", lambda t: t["other_seconds"]))
+
+
+def time_split(table: pd.DataFrame) -> dict[str, float]:
+    """Seconds per phase over the ok runs (they add up to their `wall_seconds`, data to other), the first,
+    compiling steps apart from the later training steps.
+
+    >>> row = {"run_id": "a", "status": "ok", "data_seconds": 1.0, "build_seconds": 9.0, "compile_seconds": 6.0,
+    ...        "train_seconds": 40.0, "test_seconds": 3.0, "other_seconds": 1.0, "wall_seconds": 54.0}
+    >>> split = time_split(conform(pd.DataFrame([row])))
+    >>> split["training steps"], split["first (compiling) steps"], sum(split.values())
+    (40.0, 6.0, 54.0)
+    """
+    runs = ok_rows(table)
+    return {label: float(pd.to_numeric(seconds(runs), errors="coerce").fillna(0.0).sum())
+            for label, seconds in _PHASES}
+
+
+def training_shares(table: pd.DataFrame) -> tuple[float, float] | None:
+    """The ok runs' share of their wall time in training steps, without and with the first, compiling steps
+    (in Keras' loop the first step trains a batch like the others; the device loop compiles without running
+    one, so its compile time never counts as training). None when no ok run has a wall time.
+
+    >>> row = {"run_id": "a", "status": "ok", "loop": "keras", "build_seconds": 9.0, "compile_seconds": 6.0,
+    ...        "train_seconds": 40.0, "wall_seconds": 50.0}
+    >>> training_shares(conform(pd.DataFrame([row])))
+    (0.8, 0.92)
+    """
+    runs = ok_rows(table)
+    wall = float(pd.to_numeric(runs["wall_seconds"], errors="coerce").fillna(0.0).sum())
+    if wall <= 0:
+        return None
+    steps = float(pd.to_numeric(runs["train_seconds"], errors="coerce").fillna(0.0).sum())
+    first = pd.to_numeric(runs["compile_seconds"], errors="coerce").where(runs["loop"].fillna("keras").eq("keras"))
+    return steps / wall, (steps + float(first.fillna(0.0).sum())) / wall
+
+
+def time_split_line(table: pd.DataFrame) -> str:
+    """One sentence: the ok runs' wall time and where it went, training steps first (`training_shares`).
+
+    >>> row = {"run_id": "a", "status": "ok", "loop": "keras", "data_seconds": 1.0, "build_seconds": 9.0,
+    ...        "compile_seconds": 6.0, "train_seconds": 40.0, "test_seconds": 3.0, "other_seconds": 1.0,
+    ...        "wall_seconds": 54.0}
+    >>> print(time_split_line(conform(pd.DataFrame([row]))))
+    The 1 ok run took 54.0 s: training steps 40.0 s (74.1%; 85.2% with the first, compiling steps, which train a batch too), first (compiling) steps 6.0 s (11.1%), building 3.0 s (5.6%), test scoring 3.0 s (5.6%), data 1.0 s (1.9%), other 1.0 s (1.9%).
+    """
+    runs = ok_rows(table)
+    shares = training_shares(runs)
+    if shares is None:
+        return ""
+    split = time_split(runs)
+    wall = float(pd.to_numeric(runs["wall_seconds"], errors="coerce").fillna(0.0).sum())
+    rest = sorted(((label, s) for label, s in split.items() if label != "training steps" and s > 0.05),
+                  key=lambda item: -item[1])
+    parts = [f"training steps {split['training steps']:.1f} s ({100 * shares[0]:.1f}%; {100 * shares[1]:.1f}% "
+             f"with the first, compiling steps, which train a batch too)"]
+    parts += [f"{label} {s:.1f} s ({100 * s / wall:.1f}%)" for label, s in rest]
+    return f"The {len(runs)} ok run{'' if len(runs) == 1 else 's'} took {wall:.1f} s: {', '.join(parts)}."
+
+
 # -- the Markdown summary ---------------------------------------------------------------------------
 
 SUMMARY = (("variant", "variant"), ("dataset_source", "data"), ("recipe", "recipe"), ("seed", "seed"),
@@ -342,6 +412,9 @@ def summary_markdown(table: pd.DataFrame, *, title: str | None = None) -> str:
         lines += ["", "Time to accuracy (medians over seeds; a seed that never reached the target counts as "
                       "infinitely slow, so the median is empty when half or more missed):", ""]
         lines.append(format_table(targets.to_dict("records"), [(c, c) for c in targets.columns]))
+    split = time_split_line(table)
+    if split:
+        lines += ["", split]
     problems = table[table["status"] != "ok"]
     if len(problems):
         lines += ["", "Runs that did not finish ok:", ""]
