@@ -241,3 +241,22 @@ def test_precise_bn_with_fewer_images_than_its_batch_still_reestimates():
     x = np.random.default_rng(0).normal(5.0, 2.0, (100, 4)).astype("float32")
     assert reestimate_batchnorm(model, x, batch_size=256) == 100
     np.testing.assert_allclose(keras.ops.convert_to_numpy(model.get_layer("bn").moving_mean), x.mean(0), atol=1e-4)
+
+
+def test_an_epoch_feeds_whole_batches_and_tensorflow_without_autotuning():
+    """A budget stops `fit` mid-epoch; on TensorFlow the abandoned iterator of an autotuned tf.data pipeline
+    stalled the next traced call for as long as the run had trained (zoo.training.trainer._epoch_input)."""
+    from zoo.training.trainer import _epoch_input
+
+    x = np.arange(70 * 2 * 2, dtype="uint8").reshape(70, 2, 2, 1)
+    y = np.eye(2, dtype="float32")[np.arange(70) % 2]
+    feed = _epoch_input(x, y, 32)
+    if keras.backend.backend() != "tensorflow":
+        assert feed["x"] is x and feed["y"] is y and feed["batch_size"] == 32
+        return
+    dataset = feed["x"]
+    assert dataset.options().autotune.enabled is False
+    batches = [(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)) for a, b in dataset]
+    assert [len(a) for a, _ in batches] == [32, 32]  # whole batches only, in the given order
+    np.testing.assert_array_equal(np.concatenate([a for a, _ in batches]), x[:64])
+    np.testing.assert_array_equal(np.concatenate([b for _, b in batches]), y[:64])

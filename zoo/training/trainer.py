@@ -37,7 +37,7 @@ import numpy as np
 from zoo import runtime
 from zoo.data import load_dataset
 from zoo.data.preprocess import augmentation, normalization
-from zoo.environment import mib, peak_device_memory, reset_peak_memory
+from zoo.environment import backend_module, mib, peak_device_memory, reset_peak_memory
 from zoo.errors import DatasetError, ZooError
 from zoo.files import write_text_atomic
 from zoo.models.macs import count_macs
@@ -251,6 +251,29 @@ def _finite(history: dict) -> bool:
     return bool(np.all(np.isfinite(history.get("loss", [0.0]))))
 
 
+def _epoch_input(x: np.ndarray, y: np.ndarray, batch_size: int) -> dict:
+    """`fit`'s data for one epoch of whole batches: the arrays, or on TensorFlow a `tf.data` pipeline of them
+    without tf.data's autotuning.
+
+    Why: a budget stops `fit` mid-epoch, and TensorFlow then destroys the abandoned iterator of the dataset
+    Keras made from the arrays whenever Python's garbage collector reaches it, usually in the next traced
+    call (the test evaluation). With autotuning on, that destructor waited for the autotuner's thread to
+    end its current sleep, which grows with the iterator's age: in about one run in four the test
+    evaluation stalled for as long as the run had trained (9-12 s after a 10-s budget, 40-45 s after 40 s;
+    benchmarks/results/cpu-2core/README.md). The same pipeline without autotuning (a batch gathered ahead,
+    as Keras' prefetch does) trains at the same speed and is destroyed at once. TensorFlow is already
+    loaded on this backend; the zoo takes the module Keras loaded instead of importing it.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return {"x": x, "y": y, "batch_size": batch_size}
+    tf = backend_module()
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    options.experimental_optimization.apply_default_optimizations = False
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size, drop_remainder=True)
+    return {"x": dataset.prefetch(2).with_options(options)}
+
+
 def _fit_full_batches(model, x, y, *, batch_size, epochs, validation, rng, progress, after_epoch, clock,
                       callbacks=()):
     """Keras' fit, epoch by epoch on a fresh shuffle cut to whole batches, until `epochs` or the clock's
@@ -258,8 +281,8 @@ def _fit_full_batches(model, x, y, *, batch_size, epochs, validation, rng, progr
 
     Every step sees a full batch: one compiled shape (no second compilation for a last partial batch
     under XLA) and no odd batch sizes, which crash TensorFlow 2.21's oneDNN CPU kernels for some graphs.
-    The epoch's arrays are gathered once per `fit` (Keras' TensorFlow adapter copies arrays into a dataset
-    anyway); a `keras.utils.PyDataset` gathering each batch by index instead was slower on TF, its
+    The epoch's arrays are gathered once per `fit` (on TensorFlow into a `tf.data` pipeline without
+    autotuning, `_epoch_input`, which a copy needs anyway); a `keras.utils.PyDataset` gathering each batch by index instead was slower on TF, its
     generator thread keeping the process in the kernel (benchmarks/results/cpu-2core/README.md,
     "Measurements behind the library's choices").
     `after_epoch(epoch, history)` runs between epochs, outside the timed span; `progress` (or None) gets the
@@ -269,7 +292,7 @@ def _fit_full_batches(model, x, y, *, batch_size, epochs, validation, rng, progr
     events = [_StepEvents(progress, clock, epochs)] if progress else []
     for epoch, order in enumerate(_epoch_orders(len(y), batch_size, epochs, rng)):
         clock.start()
-        fit = model.fit(x[order], y[order], batch_size=batch_size, epochs=epoch + 1, initial_epoch=epoch,
+        fit = model.fit(**_epoch_input(x[order], y[order], batch_size), epochs=epoch + 1, initial_epoch=epoch,
                         validation_data=validation, shuffle=False, verbose=0,
                         callbacks=[clock, *events, _StopOnNaN(), *callbacks])
         clock.stop()
