@@ -6,6 +6,8 @@ On TensorFlow every op is traced in Python and then optimized before the first s
 (76 variables) carried 2,967 optimizer ops in a 5,940-op training graph; here the scalars are computed
 once in `apply` and each variable's update is its three moment and weight assignments (4,665 ops in all),
 which shortens the first, tracing step of every run (measured in benchmarks/results/cpu-2core/README.md).
+On TensorFlow each variable's update is then one call of TensorFlow's fused Adam kernel (`_fused_adam`):
+one pass over the weights instead of about ten, and fewer ops again to trace.
 The arithmetic is Keras' own, so the updates match `keras.optimizers.Adam` to float32 rounding (tested on
 every backend); `amsgrad` and gradient accumulation use Keras' update unchanged. On the torch backend
 Keras swaps its own `Adam` and `AdamW` (not subclasses) for versions that update every variable in one
@@ -25,35 +27,65 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from zoo.environment import backend_module
+
 
 class _StepScalarsOnce:
     """Mixed into an Adam: `apply` computes `lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)` once for the step,
     and `update_step` uses it for every variable (Keras computes it per variable)."""
 
     _step_size = None   # the step's alpha while `apply` runs; None outside it
+    _fused = None       # (learning rate, beta_1^t, beta_2^t) while `apply` runs on TensorFlow's fused kernel
 
     def apply(self, grads, trainable_variables=None):
         if self.gradient_accumulation_steps or self.amsgrad:
             return super().apply(grads, trainable_variables)
         step = ops.cast(self.iterations + 1, "float32")
-        correction = ops.sqrt(1.0 - ops.power(self.beta_2, step)) / (1.0 - ops.power(self.beta_1, step))
-        self._step_size = ops.cast(self.learning_rate, "float32") * correction
+        powers = ops.power(self.beta_1, step), ops.power(self.beta_2, step)
+        learning_rate = ops.cast(self.learning_rate, "float32")
+        self._step_size = learning_rate * ops.sqrt(1.0 - powers[1]) / (1.0 - powers[0])
+        self._fused = _fused_adam() and (learning_rate, *powers)
         try:
             return super().apply(grads, trainable_variables)
         finally:
-            self._step_size = None
+            self._step_size = self._fused = None
 
     def update_step(self, gradient, variable, learning_rate):
         if self._step_size is None:   # called on its own, not through `apply`
             return super().update_step(gradient, variable, learning_rate)
         dtype = variable.dtype
         gradient = ops.cast(gradient, dtype)
-        alpha = ops.cast(self._step_size, dtype)
         index = self._get_variable_index(variable)
         m, v = self._momentums[index], self._velocities[index]
+        if self._fused:
+            return _fused_adam()(variable, m, v, gradient, *self._fused, self.beta_1, self.beta_2, self.epsilon)
+        alpha = ops.cast(self._step_size, dtype)
         self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - self.beta_1))
         self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - self.beta_2))
         self.assign_sub(variable, ops.divide(ops.multiply(m, alpha), ops.add(ops.sqrt(v), self.epsilon)))
+
+
+def _fused_adam():
+    """On TensorFlow (no tf.distribute strategy), a function applying one variable's Adam update with
+    TensorFlow's fused kernel (`ResourceApplyAdam`: the moments and the weight in one pass, Keras' formula);
+    None elsewhere. Keras composes the update from about ten elementwise ops, each a pass over the
+    variable: on seed 002's MNIST network (11.7 M parameters, small maps) that was a third of a training
+    step on a 2-core CPU (benchmarks/results/cpu-2core/README.md). TensorFlow is already loaded on this
+    backend; the zoo takes the module Keras loaded instead of importing it."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    tf = backend_module()
+    if tf.distribute.has_strategy():
+        return None
+
+    def update(variable, m, v, gradient, learning_rate, beta_1_power, beta_2_power, beta_1, beta_2, epsilon):
+        dtype = variable.dtype
+        scalar = lambda value: ops.cast(value, dtype)  # noqa: E731
+        tf.raw_ops.ResourceApplyAdam(var=variable.handle, m=m.handle, v=v.handle, beta1_power=scalar(beta_1_power),
+                                     beta2_power=scalar(beta_2_power), lr=scalar(learning_rate), beta1=scalar(beta_1),
+                                     beta2=scalar(beta_2), epsilon=scalar(epsilon), grad=gradient)
+
+    return update
 
 
 @keras.saving.register_keras_serializable(package="zoo")
