@@ -35,7 +35,7 @@ class _StepScalarsOnce:
     and `update_step` uses it for every variable (Keras computes it per variable)."""
 
     _step_size = None   # the step's alpha while `apply` runs; None outside it
-    _fused = None       # (learning rate, beta_1^t, beta_2^t) while `apply` runs on TensorFlow's fused kernel
+    _fused = None       # (update, learning rate, beta_1^t, beta_2^t) while `apply` runs with `_fused_adam`
 
     def apply(self, grads, trainable_variables=None):
         if self.gradient_accumulation_steps or self.amsgrad:
@@ -44,7 +44,8 @@ class _StepScalarsOnce:
         powers = ops.power(self.beta_1, step), ops.power(self.beta_2, step)
         learning_rate = ops.cast(self.learning_rate, "float32")
         self._step_size = learning_rate * ops.sqrt(1.0 - powers[1]) / (1.0 - powers[0])
-        self._fused = _fused_adam() and (learning_rate, *powers)
+        fused = _fused_adam()
+        self._fused = fused and (fused, learning_rate, *powers)
         try:
             return super().apply(grads, trainable_variables)
         finally:
@@ -58,7 +59,8 @@ class _StepScalarsOnce:
         index = self._get_variable_index(variable)
         m, v = self._momentums[index], self._velocities[index]
         if self._fused:
-            return _fused_adam()(variable, m, v, gradient, *self._fused, self.beta_1, self.beta_2, self.epsilon)
+            update, *scalars = self._fused
+            return update(variable, m, v, gradient, *scalars, self.beta_1, self.beta_2, self.epsilon)
         alpha = ops.cast(self._step_size, dtype)
         self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - self.beta_1))
         self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - self.beta_2))

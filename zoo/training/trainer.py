@@ -282,8 +282,8 @@ def _fit_full_batches(model, x, y, *, batch_size, epochs, validation, rng, progr
     Every step sees a full batch: one compiled shape (no second compilation for a last partial batch
     under XLA) and no odd batch sizes, which crash TensorFlow 2.21's oneDNN CPU kernels for some graphs.
     The epoch's arrays are gathered once per `fit` (on TensorFlow into a `tf.data` pipeline without
-    autotuning, `_epoch_input`, which a copy needs anyway); a `keras.utils.PyDataset` gathering each batch by index instead was slower on TF, its
-    generator thread keeping the process in the kernel (benchmarks/results/cpu-2core/README.md,
+    autotuning: `_epoch_input`); a `keras.utils.PyDataset` gathering each batch by index instead was
+    slower on TF, its generator thread keeping the process in the kernel (benchmarks/results/cpu-2core/README.md,
     "Measurements behind the library's choices").
     `after_epoch(epoch, history)` runs between epochs, outside the timed span; `progress` (or None) gets the
     progress events.
