@@ -259,3 +259,17 @@ def test_rows_trained_differently_are_compared_and_flagged():
     assert "setup differs from baseline" in text and "epochs 100 in paper vs 1; train images 50000" in text
     same = compare({"a": base, "b": base.assign(top1=[0.6])})
     assert same.setup == {} and "setup differs" not in render(same)
+
+
+def test_predict_in_a_fresh_process_loads_what_train_saved(trained, tmp_path):
+    """`zoo predict` runs in a process that has not built a model: the zoo's layers, optimizer and schedule
+    named in the file must be registered by loading it (they were not: every saved model failed)."""
+    import subprocess
+    import sys
+
+    digits = zoo.load_dataset("digits", split="test")
+    image = _png(tmp_path / "a.png", digits.images[0][..., 0])
+    done = subprocess.run([sys.executable, "-m", "zoo", "predict", str(trained / "model.keras"), image],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.startswith(f"{image}: ")

@@ -90,6 +90,11 @@ def load_model(model_path: str | Path):
         raise ZooError(f"{model_path} is not a Keras model file (a .keras file is a zip archive; this one is not)")
     import keras  # after the checks: a wrong path answers at once
 
+    # A model file names the zoo's own classes (its Conv2D, the input layers, the optimizer, the schedule);
+    # Keras finds them only once their modules have registered them, which a fresh process has not done.
+    import zoo.data.preprocess  # noqa: F401
+    import zoo.models.layers  # noqa: F401
+    import zoo.training.budget  # noqa: F401
     from zoo.training.optimizers import CUSTOM_OBJECTS  # the optimizers a zoo model file's compile config names
 
     try:
