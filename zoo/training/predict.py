@@ -10,6 +10,7 @@ else class indices are printed.
 
 from __future__ import annotations
 
+import importlib
 import json
 import zipfile
 from pathlib import Path
@@ -92,9 +93,8 @@ def load_model(model_path: str | Path):
 
     # A model file names the zoo's own classes (its Conv2D, the input layers, the optimizer, the schedule);
     # Keras finds them only once their modules have registered them, which a fresh process has not done.
-    import zoo.data.preprocess  # noqa: F401
-    import zoo.models.layers  # noqa: F401
-    import zoo.training.budget  # noqa: F401
+    for module in ("zoo.data.preprocess", "zoo.models.layers", "zoo.training.budget"):
+        importlib.import_module(module)
     from zoo.training.optimizers import CUSTOM_OBJECTS  # the optimizers a zoo model file's compile config names
 
     try:
