@@ -53,7 +53,10 @@ def test_digest_errors_name_the_input(tmp_path, capsys):
     assert "bad.xml is not JUnit XML" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("folder", sorted(p.parent.name for p in (ROOT / "benchmarks" / "results").glob("*/*/results.parquet")))
+COMMITTED = sorted(p.parent.name for p in (ROOT / "benchmarks" / "results").glob("*/*/results.parquet"))
+
+
+@pytest.mark.parametrize("folder", COMMITTED)
 def test_committed_tables_split_their_wall_time_and_say_so(folder):
     """Every committed table's phases add up to its runs' wall time, and its results.md is what the code
     renders from the table today (regenerate: zoo.experiments.results.summary_markdown)."""

@@ -3,9 +3,9 @@ from `benchmarks/results/` and never typed by hand.
 
 For every table folder `<results>/<machine>/<sweep>/`: its machine (folder and the rows' device), the
 rows' backend, how many runs finished ok, the runs' wall time added up and its share in training steps
-(without, then with the first, compiling steps: `zoo.experiments.results.training_shares`), the span from the first run's
-start to the last run's end (longer when a sweep ran in parts), and every variant and recipe's test
-top-1 (mean over seeds), best first. A JUnit XML file in a machine folder (written by
+(without, then with the first, compiling steps: `zoo.experiments.results.training_shares`), the span
+from the first run's start to the last run's end (longer when a sweep ran in parts), and every variant
+and recipe's test top-1 (mean over seeds), best first. A JUnit XML file in a machine folder (written by
 `pytest --junitxml`) adds the test suite's count and time.
 
     python -m zoo.experiments.digest benchmarks/results                 # print the table

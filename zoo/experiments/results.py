@@ -307,6 +307,11 @@ _PHASES = (("data", lambda t: t["data_seconds"]),
            ("other", lambda t: t["other_seconds"]))
 
 
+def _seconds(values) -> float:
+    """A time column's (or phase's) seconds added up, missing values as zero."""
+    return float(pd.to_numeric(values, errors="coerce").fillna(0.0).sum())
+
+
 def time_split(table: pd.DataFrame) -> dict[str, float]:
     """Seconds per phase over the ok runs (they add up to their `wall_seconds`, data to other), the first,
     compiling steps apart from the later training steps.
@@ -318,8 +323,7 @@ def time_split(table: pd.DataFrame) -> dict[str, float]:
     (40.0, 6.0, 54.0)
     """
     runs = ok_rows(table)
-    return {label: float(pd.to_numeric(seconds(runs), errors="coerce").fillna(0.0).sum())
-            for label, seconds in _PHASES}
+    return {label: _seconds(seconds(runs)) for label, seconds in _PHASES}
 
 
 def training_shares(table: pd.DataFrame) -> tuple[float, float] | None:
@@ -333,12 +337,12 @@ def training_shares(table: pd.DataFrame) -> tuple[float, float] | None:
     (0.8, 0.92)
     """
     runs = ok_rows(table)
-    wall = float(pd.to_numeric(runs["wall_seconds"], errors="coerce").fillna(0.0).sum())
+    wall = _seconds(runs["wall_seconds"])
     if wall <= 0:
         return None
-    steps = float(pd.to_numeric(runs["train_seconds"], errors="coerce").fillna(0.0).sum())
-    first = pd.to_numeric(runs["compile_seconds"], errors="coerce").where(runs["loop"].fillna("keras").eq("keras"))
-    return steps / wall, (steps + float(first.fillna(0.0).sum())) / wall
+    steps = _seconds(runs["train_seconds"])
+    first = _seconds(runs["compile_seconds"].where(runs["loop"].fillna("keras").eq("keras")))
+    return steps / wall, (steps + first) / wall
 
 
 def time_split_line(table: pd.DataFrame) -> str:
@@ -354,8 +358,7 @@ def time_split_line(table: pd.DataFrame) -> str:
     shares = training_shares(runs)
     if shares is None:
         return ""
-    split = time_split(runs)
-    wall = float(pd.to_numeric(runs["wall_seconds"], errors="coerce").fillna(0.0).sum())
+    split, wall = time_split(runs), _seconds(runs["wall_seconds"])
     rest = sorted(((label, s) for label, s in split.items() if label != "training steps" and s > 0.05),
                   key=lambda item: -item[1])
     parts = [f"training steps {split['training steps']:.1f} s ({100 * shares[0]:.1f}%; {100 * shares[1]:.1f}% "
