@@ -1,4 +1,5 @@
-"""zoo's own layers: the matrix-product convolution gives Keras' Conv2D results and gradients.
+"""zoo's own layers: the matrix-product convolution gives Keras' Conv2D results and gradients; the fused
+batch norm gives Keras' BatchNormalization outputs, gradients and moving statistics.
 
 Backend-portable: test_backends.py reruns this file under the other installed backend.
 """
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from zoo.models import layers
-from zoo.models.layers import Conv2D, _live_taps, matmul_max_positions
+from zoo.models.layers import BatchNormalization, Conv2D, _live_taps, matmul_max_positions
 
 pytestmark = pytest.mark.portable  # also runs under every other installed backend (test_backends)
 
@@ -110,3 +111,58 @@ def test_strided_1x1_convolution_trains_with_exact_gradients(channels, padding):
     gradient = np.einsum("nhwc,nhwo->co", picked, 2 * (predicted - y) / y.size)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(model.get_layer("c").kernel)[0, 0],
                                kernel[0, 0] - gradient, rtol=1e-4, atol=1e-5)
+
+
+def _trained_norms(x, y, epsilon: float, steps: int = 2):
+    """The zoo's and Keras' batch norm trained side by side from the same start: (outputs in training and
+    in inference mode, gamma, beta, moving mean, moving variance) for each."""
+    found = []
+    for layer_class in (BatchNormalization, keras.layers.BatchNormalization):
+        model = keras.Sequential([keras.Input(x.shape[1:]), layer_class(momentum=0.5, epsilon=epsilon, name="bn")])
+        model.compile(keras.optimizers.SGD(0.5), "mse")
+        for _ in range(steps):
+            model.train_on_batch(x, y)
+        bn = model.get_layer("bn")
+        values = [model(x, training=True), model(x, training=False), model.predict(x, verbose=0),
+                  bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance]
+        found.append([keras.ops.convert_to_numpy(value) for value in values])
+    return found
+
+
+@pytest.mark.parametrize("epsilon", [1e-3, 1e-5])
+def test_fused_batchnorm_trains_like_keras_batchnorm(epsilon):
+    """Two SGD steps on each: the same outputs (training and inference mode, eager and compiled), the same
+    gamma and beta (so the same gradients) and the same moving statistics. On TensorFlow the zoo's layer
+    runs the fused kernel; elsewhere it is Keras' own."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(3.0, 2.0, (16, 6, 6, 8)).astype("float32")
+    y = rng.normal(0.0, 1.0, (16, 6, 6, 8)).astype("float32")
+    fused, plain = _trained_norms(x, y, epsilon)
+    for ours, theirs in zip(fused, plain):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)
+    assert not np.allclose(fused[3], 1.0)  # gamma moved: the comparison saw real gradients
+
+
+def test_fused_batchnorm_runs_tensorflow_fused_kernel(monkeypatch):
+    """On TensorFlow a 4-D float32 batch norm traces to FusedBatchNormV3, in training and in inference;
+    `ZOO_FUSED_BN=0` (for measuring) and 2-D inputs keep Keras' composed ops."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the fused kernel is TensorFlow's")
+    import tensorflow as tf
+
+    def op_types(layer, x, training):
+        function = tf.function(lambda t: layer(t, training=training))
+        return {op.type for op in function.get_concrete_function(tf.constant(x)).graph.get_operations()}
+
+    x = np.ones((2, 3, 3, 4), "float32")
+    layer = BatchNormalization()
+    assert "FusedBatchNormV3" in op_types(layer, x, True) and "FusedBatchNormV3" in op_types(layer, x, False)
+    assert "FusedBatchNormV3" not in op_types(BatchNormalization(), np.ones((2, 4), "float32"), True)
+    monkeypatch.setenv("ZOO_FUSED_BN", "0")
+    assert "FusedBatchNormV3" not in op_types(layer, x, True)
+
+
+def test_builders_emit_the_fused_batchnorm(build_once):
+    model = build_once("resnet18_mnist_functional")
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms and all(isinstance(layer, BatchNormalization) for layer in norms)

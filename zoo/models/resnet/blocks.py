@@ -11,7 +11,7 @@ from typing import Callable, NamedTuple
 
 import keras
 
-from zoo.models.layers import ChannelPad, Conv2D
+from zoo.models.layers import BatchNormalization, ChannelPad, Conv2D
 from zoo.models.resnet.spec import BLOCK_KERNEL, ResNetSpec
 
 
@@ -34,7 +34,7 @@ def factories(spec: ResNetSpec) -> Factories:
             kernel_initializer=spec.kernel_initializer,
         ),
         norm=functools.partial(
-            keras.layers.BatchNormalization, momentum=spec.bn_momentum, epsilon=spec.bn_epsilon
+            BatchNormalization, momentum=spec.bn_momentum, epsilon=spec.bn_epsilon
         ),
         act=functools.partial(keras.layers.Activation, spec.activation),
     )
