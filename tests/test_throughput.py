@@ -60,6 +60,34 @@ def test_cpu_peak_is_measured_once_per_host(tmp_path, monkeypatch):
     assert cpu_peak_tflops(size=256, repeats=2) == first  # read back, not measured again
 
 
+def test_a_cpu_peak_below_a_rate_just_reached_is_measured_again(tmp_path, monkeypatch):
+    """A peak kept from a busy moment (here: written far too low) is measured again once a measurement
+    beats it, and the file keeps the higher value; a lower new measurement never replaces a higher one."""
+    import json
+
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path))
+    measured = cpu_peak_tflops(size=256, repeats=2)
+    path = next(tmp_path.glob("peak-*.json"))
+    saved = json.loads(path.read_text())
+    path.write_text(json.dumps({**saved, "tflops": 1e-9}))
+    assert cpu_peak_tflops(size=256, repeats=2) == 1e-9  # no faster rate seen: kept
+    again = cpu_peak_tflops(size=256, repeats=2, at_least=2e-9)
+    assert again > 2e-9 and json.loads(path.read_text())["tflops"] == again
+    path.write_text(json.dumps({**saved, "tflops": 1e6}))  # higher than anything measurable here
+    assert cpu_peak_tflops(size=256, repeats=2, at_least=2e6) == 1e6 and measured < 1e6
+
+
+def test_one_table_divides_every_row_of_a_device_by_one_peak():
+    import pandas as pd
+
+    from zoo.experiments.throughput import one_peak
+
+    table = one_peak(pd.DataFrame({"device": ["cpu", "cpu", "gpu"], "tflops": [0.1, 0.2, 50.0],
+                                   "peak_tflops": [0.2, 0.4, 100.0], "mfu": [0.5, 0.5, 0.5]}))
+    assert table["peak_tflops"].tolist() == [0.4, 0.4, 100.0]
+    assert table["mfu"].tolist() == pytest.approx([0.25, 0.5, 0.5])
+
+
 def test_rounds_keep_the_median_and_list_every_round():
     def row(round_, speed):
         return {"framework": "zoo", "backend": "jax", "model": "m", "mode": "train", "loop": "keras",
