@@ -166,3 +166,14 @@ def test_builders_emit_the_fused_batchnorm(build_once):
     model = build_once("resnet18_mnist_functional")
     norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert norms and all(isinstance(layer, BatchNormalization) for layer in norms)
+
+
+def test_fused_batchnorm_on_one_value_per_channel_keeps_finite_statistics():
+    """Batch 1 on a 1x1 map (a ResNet's last stage at batch 1): one value per channel, whose unbiased
+    variance is undefined; the moving variance stays what Keras' layer gives, not NaN."""
+    x = np.random.default_rng(3).random((1, 1, 1, 8)).astype("float32")
+    fused, plain = BatchNormalization(), keras.layers.BatchNormalization()
+    outputs = [keras.ops.convert_to_numpy(layer(x, training=True)) for layer in (fused, plain)]
+    np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(fused.moving_variance),
+                               keras.ops.convert_to_numpy(plain.moving_variance), atol=1e-6)
