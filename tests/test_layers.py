@@ -113,6 +113,12 @@ def test_strided_1x1_convolution_trains_with_exact_gradients(channels, padding):
                                kernel[0, 0] - gradient, rtol=1e-4, atol=1e-5)
 
 
+@pytest.fixture
+def fused_on(monkeypatch):
+    """The fused batch norm is opt-in (zoo.models.layers.fused_batchnorm_enabled)."""
+    monkeypatch.setenv("ZOO_FUSED_BN", "1")
+
+
 def _trained_norms(x, y, epsilon: float, steps: int = 2):
     """The zoo's and Keras' batch norm trained side by side from the same start: (outputs in training and
     in inference mode, gamma, beta, moving mean, moving variance) for each."""
@@ -130,7 +136,7 @@ def _trained_norms(x, y, epsilon: float, steps: int = 2):
 
 
 @pytest.mark.parametrize("epsilon", [1e-3, 1e-5])
-def test_fused_batchnorm_trains_like_keras_batchnorm(epsilon):
+def test_fused_batchnorm_trains_like_keras_batchnorm(epsilon, fused_on):
     """Two SGD steps on each: the same outputs (training and inference mode, eager and compiled), the same
     gamma and beta (so the same gradients) and the same moving statistics. On TensorFlow the zoo's layer
     runs the fused kernel; elsewhere it is Keras' own."""
@@ -143,9 +149,9 @@ def test_fused_batchnorm_trains_like_keras_batchnorm(epsilon):
     assert not np.allclose(fused[3], 1.0)  # gamma moved: the comparison saw real gradients
 
 
-def test_fused_batchnorm_runs_tensorflow_fused_kernel(monkeypatch):
-    """On TensorFlow a 4-D float32 batch norm trains through FusedBatchNormV3; inference, `ZOO_FUSED_BN=0`
-    (for measuring) and 2-D inputs keep Keras' composed ops."""
+def test_fused_batchnorm_runs_tensorflow_fused_kernel(monkeypatch, fused_on):
+    """On TensorFlow, with `ZOO_FUSED_BN=1`, a 4-D float32 batch norm trains through FusedBatchNormV3;
+    inference, the default (unset or 0) and 2-D inputs keep Keras' composed ops."""
     if keras.backend.backend() != "tensorflow":
         pytest.skip("the fused kernel is TensorFlow's")
     import tensorflow as tf
@@ -158,8 +164,8 @@ def test_fused_batchnorm_runs_tensorflow_fused_kernel(monkeypatch):
     layer = BatchNormalization()
     assert "FusedBatchNormV3" in op_types(layer, x, True) and "FusedBatchNormV3" not in op_types(layer, x, False)
     assert "FusedBatchNormV3" not in op_types(BatchNormalization(), np.ones((2, 4), "float32"), True)
-    monkeypatch.setenv("ZOO_FUSED_BN", "0")
-    assert "FusedBatchNormV3" not in op_types(layer, x, True)
+    monkeypatch.delenv("ZOO_FUSED_BN")
+    assert "FusedBatchNormV3" not in op_types(BatchNormalization(), x, True)
 
 
 def test_builders_emit_the_fused_batchnorm(build_once):
@@ -168,7 +174,7 @@ def test_builders_emit_the_fused_batchnorm(build_once):
     assert norms and all(isinstance(layer, BatchNormalization) for layer in norms)
 
 
-def test_fused_batchnorm_on_one_value_per_channel_keeps_finite_statistics():
+def test_fused_batchnorm_on_one_value_per_channel_keeps_finite_statistics(fused_on):
     """Batch 1 on a 1x1 map (a ResNet's last stage at batch 1): one value per channel, whose unbiased
     variance is undefined; the moving variance stays what Keras' layer gives, not NaN."""
     x = np.random.default_rng(3).random((1, 1, 1, 8)).astype("float32")
