@@ -166,8 +166,8 @@ class BatchNormalization(keras.layers.BatchNormalization):
     """`keras.layers.BatchNormalization` whose training step runs as TensorFlow's fused batch norm (one
     kernel forward, one backward: oneDNN's where TensorFlow uses oneDNN) on 4-D channels-last float32
     inputs, with `ZOO_FUSED_BN=1` (opt-in: `fused_batchnorm_enabled`); the same weights, moving-average
-    update and results. Other backends, dtypes and options
-    (renorm, synchronized, masks) and inference use Keras' own.
+    update and results. Inference, other backends, dtypes and options (renorm, synchronized, masks) use
+    Keras' own.
 
     Why: Keras 3 composes batch norm from elementwise and reduction ops on every backend, several passes
     over each activation forward and backward; on this 2-core CPU that cost 2.6-2.8x PyTorch's fused batch
