@@ -1,9 +1,11 @@
 """Gradients of one training step of small specs covering the builders' layer kinds, saved to an .npz: run by
-tests/test_kernels.py with TensorFlow's Eigen kernels, with oneDNN's (fixed per process), and with Eigen in
-float64 as the reference.
+tests/test_kernels.py with TensorFlow's Eigen kernels, with oneDNN's (fixed per process), with Eigen in
+float64 as the reference, and with Eigen on inputs moved by float32 rounding (`perturb=SEED`: each pixel
+times 1 + 1e-6 N(0, 1)), which shows how far float32 noise alone moves each gradient.
 
     TF_ENABLE_ONEDNN_OPTS=1 python tests/kernel_gradients.py OUT.npz
     TF_ENABLE_ONEDNN_OPTS=0 python tests/kernel_gradients.py OUT.npz float64
+    TF_ENABLE_ONEDNN_OPTS=0 python tests/kernel_gradients.py OUT.npz perturb=1
 """
 
 import sys
@@ -30,13 +32,20 @@ SPECS = {
 }
 
 
-def gradients(spec, seed: int = 0) -> list[np.ndarray]:
+#: Relative size of the input perturbation: float32 rounding's order (its epsilon is 6e-8; a few ops' worth).
+PERTURBATION = 1e-6
+
+
+def gradients(spec, seed: int = 0, perturb: int | None = None) -> list[np.ndarray]:
     model = zoo.build(spec)
     rng = np.random.default_rng(seed)
     for v in model.weights:  # the same weights in every process: He-normal kernels, the rest as built
         if len(v.shape) > 1:
             v.assign(rng.normal(0, np.sqrt(2 / np.prod(v.shape[:-1])), v.shape).astype(v.dtype))
-    x = tf.constant(rng.random((32, *spec.input_shape)), dtype=keras.config.floatx())
+    pixels = rng.random((32, *spec.input_shape))
+    if perturb is not None:  # its own generator: the weights and labels stay those of the other runs
+        pixels = pixels * (1 + PERTURBATION * np.random.default_rng(perturb).standard_normal(pixels.shape))
+    x = tf.constant(pixels, dtype=keras.config.floatx())
     y = tf.one_hot(rng.integers(0, spec.num_classes, 32), spec.num_classes, dtype=keras.config.floatx())
 
     @tf.function  # traced, as `fit` runs a step: graph optimization and its fused oneDNN kernels included
@@ -49,7 +58,9 @@ def gradients(spec, seed: int = 0) -> list[np.ndarray]:
 
 
 if __name__ == "__main__":
-    if sys.argv[2:] == ["float64"]:  # a reference in double precision (Eigen only: oneDNN has no float64)
+    out, *options = sys.argv[1:]
+    if "float64" in options:  # a reference in double precision (Eigen only: oneDNN has no float64)
         keras.config.set_floatx("float64")
-    arrays = {f"{name}/{i}": g for name, spec in SPECS.items() for i, g in enumerate(gradients(spec))}
-    np.savez(sys.argv[1], **arrays)
+    seed = next((int(o.removeprefix("perturb=")) for o in options if o.startswith("perturb=")), None)
+    arrays = {f"{name}/{i}": g for name, spec in SPECS.items() for i, g in enumerate(gradients(spec, perturb=seed))}
+    np.savez(out, **arrays)

@@ -115,8 +115,9 @@ def test_strided_1x1_convolution_trains_with_exact_gradients(channels, padding):
 
 @pytest.fixture
 def fused_on(monkeypatch):
-    """The fused batch norm is opt-in (zoo.models.layers.fused_batchnorm_enabled)."""
-    monkeypatch.setenv("ZOO_FUSED_BN", "1")
+    """The default: the fused batch norm on (zoo.models.layers.fused_batchnorm_enabled), whatever the
+    environment running the tests sets."""
+    monkeypatch.delenv("ZOO_FUSED_BN", raising=False)
 
 
 def _trained_norms(x, y, epsilon: float, steps: int = 2):
@@ -150,8 +151,8 @@ def test_fused_batchnorm_trains_like_keras_batchnorm(epsilon, fused_on):
 
 
 def test_fused_batchnorm_runs_tensorflow_fused_kernel(monkeypatch, fused_on):
-    """On TensorFlow, with `ZOO_FUSED_BN=1`, a 4-D float32 batch norm trains through FusedBatchNormV3;
-    inference, the default (unset or 0) and 2-D inputs keep Keras' composed ops."""
+    """On TensorFlow, by default, a 4-D float32 batch norm trains through FusedBatchNormV3; inference,
+    `ZOO_FUSED_BN=0` and 2-D inputs keep Keras' composed ops."""
     if keras.backend.backend() != "tensorflow":
         pytest.skip("the fused kernel is TensorFlow's")
     import tensorflow as tf
@@ -164,7 +165,7 @@ def test_fused_batchnorm_runs_tensorflow_fused_kernel(monkeypatch, fused_on):
     layer = BatchNormalization()
     assert "FusedBatchNormV3" in op_types(layer, x, True) and "FusedBatchNormV3" not in op_types(layer, x, False)
     assert "FusedBatchNormV3" not in op_types(BatchNormalization(), np.ones((2, 4), "float32"), True)
-    monkeypatch.delenv("ZOO_FUSED_BN")
+    monkeypatch.setenv("ZOO_FUSED_BN", "0")
     assert "FusedBatchNormV3" not in op_types(BatchNormalization(), x, True)
 
 

@@ -153,19 +153,18 @@ class Conv2D(keras.layers.Conv2D):
 
 
 def fused_batchnorm_enabled() -> bool:
-    """Whether `BatchNormalization` trains through TensorFlow's fused kernel: only with `ZOO_FUSED_BN=1` in
-    the environment. Off by default because with oneDNN's kernels (the zoo's TensorFlow default on x86) the
-    fused kernel's gradients came out 1-5% off (of the largest value) for some layers of a pre-activation
-    net, where Eigen's fused kernel and Keras' composed ops are within 1e-4 (tests/test_kernels.py, slow
-    tier); it trains 5-20% faster (benchmarks/results/cpu-2core/README.md)."""
-    return os.environ.get("ZOO_FUSED_BN", "0").strip() == "1"
+    """Whether `BatchNormalization` trains through TensorFlow's fused kernel: yes unless `ZOO_FUSED_BN=0` is
+    in the environment (for measuring the difference). It trains 5-20% faster on a CPU
+    (benchmarks/results/cpu-2core/README.md); its gradients are within float32 noise of a float64
+    reference with Eigen's and oneDNN's kernels (tests/test_kernels.py)."""
+    return os.environ.get("ZOO_FUSED_BN", "1").strip() != "0"
 
 
 @keras.saving.register_keras_serializable(package="zoo")
 class BatchNormalization(keras.layers.BatchNormalization):
     """`keras.layers.BatchNormalization` whose training step runs as TensorFlow's fused batch norm (one
     kernel forward, one backward: oneDNN's where TensorFlow uses oneDNN) on 4-D channels-last float32
-    inputs, with `ZOO_FUSED_BN=1` (opt-in: `fused_batchnorm_enabled`); the same weights, moving-average
+    inputs (`ZOO_FUSED_BN=0` turns it off: `fused_batchnorm_enabled`); the same weights, moving-average
     update and results. Inference, other backends, dtypes and options (renorm, synchronized, masks) use
     Keras' own.
 
@@ -176,14 +175,12 @@ class BatchNormalization(keras.layers.BatchNormalization):
 
     >>> import numpy as np
     >>> x = np.random.default_rng(0).normal(3.0, 2.0, (4, 5, 5, 8)).astype("float32")
-    >>> import os; os.environ["ZOO_FUSED_BN"] = "1"
     >>> fused, plain = BatchNormalization(momentum=0.5), keras.layers.BatchNormalization(momentum=0.5)
     >>> ys = fused(x, training=True), plain(x, training=True)
     >>> bool(np.allclose(*ys, atol=1e-4))
     True
     >>> bool(np.allclose(fused.moving_variance, plain.moving_variance, atol=1e-4))
     True
-    >>> del os.environ["ZOO_FUSED_BN"]
     """
 
     def _fusable(self, inputs, mask) -> bool:
