@@ -1,7 +1,7 @@
 """TensorFlow's oneDNN kernels (the zoo turns them on on x86, zoo.runtime) give training gradients within
-float32 noise of a float64 reference for every layer kind the builders emit. oneDNN's strided 1x1 kernel did not, for
-fewer input channels than its register block (benchmarks/results/cpu-2core/README.md, "What limits the
-JAX and torch backends"): a wrong gradient trains on silently, so this compares the two kernel sets
+float32 noise of a float64 reference for every layer kind the builders emit. oneDNN's strided 1x1 kernel
+did not, for fewer input channels than its register block (benchmarks/results/cpu-2core/README.md, "What
+limits the JAX and torch backends"): a wrong gradient trains on silently, so this checks the kernels
 directly. TensorFlow picks its kernels once per process: one subprocess each."""
 
 import os
