@@ -2,13 +2,13 @@
 tests/test_kernels.py with TensorFlow's Eigen kernels and with oneDNN's (fixed per process), then in float64
 (Eigen) as the reference for each of those runs.
 
-Why a reference per run: every ReLU is a step in its gradient. A few of a net's million ReLU inputs lie within
-float32 rounding of zero (1e-7-5e-5 here), and a float32 run lands some of them on the other side of zero than
-float64 does; each such flip moves the gradients before it by percents (benchmarks/results/cpu-2core/README.md,
-"oneDNN's gradients on AVX-512"). That is no kernel's error, and which elements flip differs between CPUs and
-kernel sets. So every float32 run also saves the sign of each ReLU input it computed (`relu/SPEC/LAYER`),
-and its float64 reference computes the same step with those signs as the ReLUs' masks: what is left between
-the two is the kernels' arithmetic alone.
+Why a reference per run: every ReLU is a step in its gradient. A few of a net's million ReLU inputs lie
+within float32 rounding of zero (1e-7-5e-5 here), and a float32 run lands some of them on the other side
+of zero than float64 does; each such flip moves the gradients before it by percents
+(benchmarks/results/cpu-2core-avx512/README.md, "oneDNN's gradients on AVX-512"). That is no kernel's
+error, and which elements flip differs between CPUs and kernel sets. So every float32 run also saves the
+sign of each ReLU input it computed (`relu/SPEC/LAYER`), and its float64 reference computes the same step
+with those signs as the ReLUs' masks: what is left between the two is the kernels' arithmetic alone.
 
     TF_ENABLE_ONEDNN_OPTS=1 python tests/kernel_gradients.py ONEDNN.npz
     TF_ENABLE_ONEDNN_OPTS=0 python tests/kernel_gradients.py EIGEN.npz perturb=1
@@ -16,9 +16,9 @@ the two is the kernels' arithmetic alone.
 
 Options: `perturb=SEED` moves each pixel by a factor 1 + 1e-6 N(0, 1) (float32 rounding's order: another
 sample of the same arithmetic); `specs=A,B` a subset of SPECS; `workaround=off` computes strided 1x1
-convolutions with the plain kernel on any channel count (restores the known wrong oneDNN kernel, for showing
-that the test catches it); `float64 against=RUN,...` writes, for each float32 run and each spec in it, `RUN_NAME|SPEC/i` keys:
-the float64 gradients at that run's input with that run's ReLU signs.
+convolutions with the plain kernel on any channel count (restores the known wrong oneDNN AVX2 kernel, for
+showing that the test catches it); `float64 against=RUN,...` writes, for each float32 run and each spec in
+it, `RUN_NAME|SPEC/i` keys: the float64 gradients at that run's input with that run's ReLU signs.
 """
 
 import sys

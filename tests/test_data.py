@@ -233,10 +233,15 @@ def test_shared_real_datasets(name, train_n, test_n, shape, counts):
 
 @pytest.mark.slow
 @needs_shared
-def test_shared_cifar10_second_load_under_a_second(tmp_path):
+def test_shared_cifar10_loads_from_the_cache_ten_times_faster_than_decoding(tmp_path):
+    """A ratio in one run, not seconds: it holds on a slow or busy CPU as on a fast one (cold 15.5 s and
+    cached under 1 s on a 2-core AMD EPYC)."""
     import time
-    load_dataset("cifar10", data_dir=SHARED)
+    start = time.perf_counter()
+    load_dataset("cifar10", data_dir=SHARED)  # this test's own empty cache (isolated): decodes the archive
+    cold = time.perf_counter() - start
     start = time.perf_counter()
     load_dataset("cifar10", data_dir=SHARED)
     load_dataset("cifar10", data_dir=SHARED, split="test")
-    assert time.perf_counter() - start < 1.0
+    cached = time.perf_counter() - start
+    assert cached < cold / 10, f"cached {cached:.2f} s, decoded {cold:.2f} s"
