@@ -150,8 +150,32 @@ def test_fused_batchnorm_trains_like_keras_batchnorm(epsilon, fused_on):
     assert not np.allclose(fused[3], 1.0)  # gamma moved: the comparison saw real gradients
 
 
+@pytest.fixture
+def mixed_bfloat16():
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    yield
+    keras.config.set_dtype_policy(previous)
+
+
+def test_fused_batchnorm_trains_like_keras_batchnorm_in_mixed_bfloat16(fused_on, mixed_bfloat16):
+    """bfloat16 activations (the `mixed_bfloat16` policy): the fused kernel takes them with float32 scale,
+    offset and statistics, as Keras' layer computes them; outputs agree to bfloat16's rounding (3 digits),
+    weights and moving statistics to float32's."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(3.0, 2.0, (16, 6, 6, 8)).astype("float32")
+    y = rng.normal(0.0, 1.0, (16, 6, 6, 8)).astype("float32")
+    fused, plain = _trained_norms(x, y, 1e-3)
+    for ours, theirs in zip(fused[:3], plain[:3]):  # outputs: bfloat16
+        np.testing.assert_allclose(np.asarray(ours, "float32"), np.asarray(theirs, "float32"), rtol=2e-2, atol=2e-2)
+    for ours, theirs in zip(fused[3:], plain[3:]):  # gamma, beta, moving statistics: float32 variables
+        assert ours.dtype == theirs.dtype == np.float32
+        np.testing.assert_allclose(ours, theirs, rtol=1e-2, atol=1e-3)
+    assert not np.allclose(fused[3], 1.0) and np.isfinite(fused[6]).all()
+
+
 def test_fused_batchnorm_runs_tensorflow_fused_kernel(monkeypatch, fused_on):
-    """On TensorFlow, by default, a 4-D float32 batch norm trains through FusedBatchNormV3; inference,
+    """On TensorFlow, by default, a 4-D float32 or bfloat16 batch norm trains through FusedBatchNormV3; inference,
     `ZOO_FUSED_BN=0` and 2-D inputs keep Keras' composed ops."""
     if keras.backend.backend() != "tensorflow":
         pytest.skip("the fused kernel is TensorFlow's")
@@ -165,6 +189,8 @@ def test_fused_batchnorm_runs_tensorflow_fused_kernel(monkeypatch, fused_on):
     layer = BatchNormalization()
     assert "FusedBatchNormV3" in op_types(layer, x, True) and "FusedBatchNormV3" not in op_types(layer, x, False)
     assert "FusedBatchNormV3" not in op_types(BatchNormalization(), np.ones((2, 4), "float32"), True)
+    # bfloat16 activations (mixed_bfloat16) train through it too, with float32 scale and statistics
+    assert "FusedBatchNormV3" in op_types(BatchNormalization(dtype="mixed_bfloat16"), tf.cast(x, tf.bfloat16), True)
     monkeypatch.setenv("ZOO_FUSED_BN", "0")
     assert "FusedBatchNormV3" not in op_types(BatchNormalization(), x, True)
 

@@ -84,6 +84,24 @@ def test_train_is_deterministic_for_a_seed(data_dir):
     assert (first["top1"], first["test_loss"]) == (second["top1"], second["test_loss"])
 
 
+def test_mixed_bfloat16_trains_like_float32_and_reloads(data_dir, tmp_path):
+    """bfloat16 training (on any CPU: slowly where it has no bfloat16 instructions): from the same seed its
+    per-epoch losses stay within 5% of float32's, the batch-norm statistics stay finite float32, and the
+    saved model reloads in bfloat16 and predicts finite outputs."""
+    kwargs = dict(data_dir=data_dir, epochs=3, batch_size=16, limit=48, verbose=0, seed=5, optimizer="sgd",
+                  lr=0.01)
+    fp32 = zoo.train("resnet_tiny", "fast", precision="float32", out_dir=None, **kwargs)
+    bf16 = zoo.train("resnet_tiny", "fast", precision="mixed_bfloat16", out_dir=tmp_path / "runs", **kwargs)
+    assert bf16["precision"] == "mixed_bfloat16" and bf16["status"] == "ok"
+    np.testing.assert_allclose(bf16["history"]["loss"], fp32["history"]["loss"], rtol=0.05)
+    model = keras.saving.load_model(tmp_path / "runs" / bf16["run_dir"].split("/")[-1] / "model.keras")
+    norms = [w for w in model.weights if "moving" in w.path]
+    assert norms and all(w.dtype == "float32" and np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in norms)
+    assert any(layer.dtype_policy.name == "mixed_bfloat16" for layer in model.layers)
+    images = np.random.default_rng(0).integers(0, 256, (4, *model.input.shape[1:]), dtype="uint8")
+    assert np.isfinite(np.asarray(model.predict(images, verbose=0), "float32")).all()
+
+
 def test_model_that_does_not_fit_the_dataset(data_dir):
     model = zoo.build("resnet_tiny", num_classes=7)
     with pytest.raises(DatasetError, match=r"takes \(32, 32, 3\) images and predicts 7 classes, but the dataset "

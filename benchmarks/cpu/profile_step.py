@@ -5,6 +5,8 @@ optimizer, loss, layout and copies), per step.
     python benchmarks/cpu/profile_step.py tensorflow resnet18_cifar 32 64      # TensorFlow's profiler
     python benchmarks/cpu/profile_step.py pytorch resnet18_cifar 32 64         # torch.profiler, same net in torch.nn
     TF_ENABLE_ONEDNN_OPTS=0 python benchmarks/cpu/profile_step.py tensorflow resnet50 96 32
+    python benchmarks/cpu/profile_step.py tensorflow resnet18_cifar 32 64 --precision mixed_bfloat16
+    python benchmarks/cpu/profile_step.py pytorch resnet18_cifar 32 64 --precision mixed_bfloat16  # autocast
 
 TensorFlow times are each op's self time, summed over the threads that run ops concurrently (so they can
 add up to more than the step's wall time); PyTorch's are its profiler's self CPU time. Prints a Markdown table.
@@ -57,7 +59,7 @@ def _inputs(variant, size, batch):
     return spec, x, labels, classes
 
 
-def profile_tensorflow(variant, size, batch, steps, warmup):
+def profile_tensorflow(variant, size, batch, steps, warmup, precision):
     import keras
     import numpy as np
     import tensorflow as tf
@@ -65,6 +67,7 @@ def profile_tensorflow(variant, size, batch, steps, warmup):
 
     spec, x, labels, classes = _inputs(variant, size, batch)
     y = np.eye(classes, dtype=np.float32)[labels]
+    keras.config.set_dtype_policy(precision)
     model = zoo.build(spec)
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
                   loss=keras.losses.CategoricalCrossentropy(from_logits=True), jit_compile=False)
@@ -86,7 +89,7 @@ def profile_tensorflow(variant, size, batch, steps, warmup):
     return wall, times
 
 
-def profile_pytorch(variant, size, batch, steps, warmup):
+def profile_pytorch(variant, size, batch, steps, warmup, precision):
     import torch
     from torch.profiler import ProfilerActivity, profile
 
@@ -99,9 +102,12 @@ def profile_pytorch(variant, size, batch, steps, warmup):
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     loss_fn = torch.nn.CrossEntropyLoss()
 
+    dtype = {"mixed_bfloat16": torch.bfloat16, "mixed_float16": torch.float16}.get(precision)
+
     def step():
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), y)
+        with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+            loss = loss_fn(model(x), y)
         loss.backward()
         optimizer.step()
         return loss.item()
@@ -136,11 +142,12 @@ def main() -> None:
     parser.add_argument("batch", type=int)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16", "mixed_float16"])
     args = parser.parse_args()
     run = profile_tensorflow if args.framework == "tensorflow" else profile_pytorch
-    wall, times = run(args.variant, args.size, args.batch, args.steps, args.warmup)
+    wall, times = run(args.variant, args.size, args.batch, args.steps, args.warmup, args.precision)
     total = sum(times.values())
-    print(f"{args.framework} {args.variant} {args.size}x{args.size} batch {args.batch}: "
+    print(f"{args.framework} {args.variant} {args.size}x{args.size} batch {args.batch} {args.precision}: "
           f"{1000 * wall:.0f} ms per step (median of {args.steps}, unprofiled), {args.batch / wall:.1f} images/s; "
           f"op time {total:.0f} ms per step\n")
     print("| op kind | ms per step | share |\n|---|---:|---:|")

@@ -163,10 +163,10 @@ def fused_batchnorm_enabled() -> bool:
 @keras.saving.register_keras_serializable(package="zoo")
 class BatchNormalization(keras.layers.BatchNormalization):
     """`keras.layers.BatchNormalization` whose training step runs as TensorFlow's fused batch norm (one
-    kernel forward, one backward: oneDNN's where TensorFlow uses oneDNN) on 4-D channels-last float32
-    inputs (`ZOO_FUSED_BN=0` turns it off: `fused_batchnorm_enabled`); the same weights, moving-average
-    update and results. Inference, other backends, dtypes and options (renorm, synchronized, masks) use
-    Keras' own.
+    kernel forward, one backward: oneDNN's where TensorFlow uses oneDNN) on 4-D channels-last float32 or
+    bfloat16 inputs (`mixed_bfloat16`: statistics, scale and offset stay float32, as in Keras' own);
+    `ZOO_FUSED_BN=0` turns it off (`fused_batchnorm_enabled`). The same weights, moving-average update and
+    results. Inference, other backends, dtypes and options (renorm, synchronized, masks) use Keras' own.
 
     Why: Keras 3 composes batch norm from elementwise and reduction ops on every backend, several passes
     over each activation forward and backward; on this 2-core CPU that cost 2.6-2.8x PyTorch's fused batch
@@ -186,7 +186,8 @@ class BatchNormalization(keras.layers.BatchNormalization):
     def _fusable(self, inputs, mask) -> bool:
         return bool(mask is None and not self.renorm and not self.synchronized and self.scale and self.center
                     and keras.backend.backend() == "tensorflow" and len(inputs.shape) == 4
-                    and self.axis in (3, -1) and inputs.dtype == "float32" and fused_batchnorm_enabled())
+                    and self.axis in (3, -1) and inputs.dtype in ("float32", "bfloat16")
+                    and self.gamma.dtype == "float32" and fused_batchnorm_enabled())
 
     def call(self, inputs, training=None, mask=None):
         # inference keeps Keras' ops too: TensorFlow's fused inference kernel slowed nets with biased
