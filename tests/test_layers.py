@@ -175,8 +175,8 @@ def test_fused_batchnorm_trains_like_keras_batchnorm_in_mixed_bfloat16(fused_on,
 
 
 def test_fused_batchnorm_runs_tensorflow_fused_kernel(monkeypatch, fused_on):
-    """On TensorFlow, by default, a 4-D float32 or bfloat16 batch norm trains through FusedBatchNormV3; inference,
-    `ZOO_FUSED_BN=0` and 2-D inputs keep Keras' composed ops."""
+    """On TensorFlow, by default, a 4-D float32 or bfloat16 batch norm trains through FusedBatchNormV3 (and a
+    bfloat16 one infers through it); float32 inference, `ZOO_FUSED_BN=0` and 2-D inputs keep Keras' ops."""
     if keras.backend.backend() != "tensorflow":
         pytest.skip("the fused kernel is TensorFlow's")
     import tensorflow as tf
@@ -189,8 +189,10 @@ def test_fused_batchnorm_runs_tensorflow_fused_kernel(monkeypatch, fused_on):
     layer = BatchNormalization()
     assert "FusedBatchNormV3" in op_types(layer, x, True) and "FusedBatchNormV3" not in op_types(layer, x, False)
     assert "FusedBatchNormV3" not in op_types(BatchNormalization(), np.ones((2, 4), "float32"), True)
-    # bfloat16 activations (mixed_bfloat16) train through it too, with float32 scale and statistics
-    assert "FusedBatchNormV3" in op_types(BatchNormalization(dtype="mixed_bfloat16"), tf.cast(x, tf.bfloat16), True)
+    # bfloat16 activations (mixed_bfloat16) train and infer through it, with float32 scale and statistics
+    bf16 = tf.cast(x, tf.bfloat16)
+    assert "FusedBatchNormV3" in op_types(BatchNormalization(dtype="mixed_bfloat16"), bf16, True)
+    assert "FusedBatchNormV3" in op_types(BatchNormalization(dtype="mixed_bfloat16"), bf16, False)
     monkeypatch.setenv("ZOO_FUSED_BN", "0")
     assert "FusedBatchNormV3" not in op_types(BatchNormalization(), x, True)
 

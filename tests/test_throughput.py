@@ -11,6 +11,7 @@ from zoo.cli import main
 from zoo.experiments.throughput import (_row, cpu_peak_tflops, measure_torch, median_over_rounds, peak_tflops,
                                         torch_available)
 from zoo.models.builder import build as zoo_build
+from zoo.runtime import cpu_has_bfloat16
 
 pytestmark = pytest.mark.portable  # also runs under every other installed backend (test_backends)
 
@@ -28,7 +29,8 @@ def test_cli_measures_train_and_inference(tmp_path, capsys):
     assert table["loop"].tolist()[:-1] == (["device", "keras"] if jax else ["keras"])
     assert table["status"].eq("ok").all() and (table["images_per_second"] > 0).all()
     assert table["images_per_second"].tolist() == pytest.approx((4 * 1000 / table["step_ms"]).tolist())
-    assert table["peak_tflops"].tolist() == pytest.approx([cpu_peak_tflops()] * len(table))
+    dtype = "bfloat16" if table["precision"][0] == "mixed_bfloat16" and cpu_has_bfloat16() else "float32"
+    assert table["peak_tflops"].tolist() == pytest.approx([cpu_peak_tflops(dtype=dtype)] * len(table))
     macs = table["macs_per_image"][0]
     for row in table.to_dict("records"):
         flops = (6 if row["mode"] == "train" else 2) * macs
@@ -40,12 +42,37 @@ def test_cli_measures_train_and_inference(tmp_path, capsys):
 
 def test_mfu_uses_the_device_peak():
     assert peak_tflops("NVIDIA H100 80GB HBM3", "mixed_bfloat16") == 989.0
-    assert peak_tflops("cpu: AMD EPYC", "mixed_bfloat16") == cpu_peak_tflops()
     row = _row("zoo", "resnet50", "train", input_size=224, batch_size=256, precision="mixed_bfloat16",
                macs=4_089_184_256, step_seconds=0.1, steps=10, device="NVIDIA H100 80GB HBM3")
     assert row["images_per_second"] == 2560 and row["step_ms"] == 100
     assert row["tflops"] == pytest.approx(2560 * 6 * 4_089_184_256 / 1e12)
     assert row["mfu"] == pytest.approx(row["tflops"] / 989.0)
+
+
+@pytest.mark.parametrize("flags, precision, dtype", [
+    ({"avx2", "fma"}, "mixed_bfloat16", "float32"),  # no bfloat16 path: float32's peak
+    ({"avx2", "avx512f", "avx512_bf16"}, "mixed_bfloat16", "bfloat16"),
+    ({"avx2", "avx512f", "avx512_bf16"}, "float32", "float32"),
+    ({"avx512_bf16", "amx_bf16"}, "mixed_float16", "float32"),
+])
+def test_a_cpu_is_divided_by_its_peak_in_the_precision_it_computes(monkeypatch, flags, precision, dtype):
+    """MFU over a float32 peak put bfloat16 rows of a CPU with AVX512_BF16 at 98-156%: such a CPU's bfloat16
+    rows are divided by its bfloat16 matrix-product rate."""
+    from zoo import runtime
+    from zoo.experiments import throughput
+
+    asked = []
+    monkeypatch.setattr(runtime, "_cpu_flags", lambda: flags)
+    monkeypatch.setattr(throughput, "cpu_peak_tflops", lambda **kw: asked.append(kw["dtype"]) or 1.0)
+    assert throughput.peak_tflops("cpu: AMD EPYC", precision) == 1.0 and asked == [dtype]
+
+
+def test_the_bfloat16_peak_is_measured_and_kept_apart(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path))
+    bf16 = cpu_peak_tflops(size=128, repeats=2, dtype="bfloat16")
+    fp32 = cpu_peak_tflops(size=128, repeats=2)
+    assert bf16 > 0 and fp32 > 0 and len(list(tmp_path.glob("peak-*.json"))) == 2
+    assert cpu_peak_tflops(size=128, repeats=2, dtype="bfloat16") == bf16  # read back
 
 
 def test_unknown_variant_is_refused_before_measuring(tmp_path, capsys):

@@ -102,6 +102,27 @@ def test_mixed_bfloat16_trains_like_float32_and_reloads(data_dir, tmp_path):
     assert np.isfinite(np.asarray(model.predict(images, verbose=0), "float32")).all()
 
 
+@pytest.mark.parametrize("flags, backend, expected", [
+    ("fpu sse4_2 avx avx2 fma avx512f avx512bw", "tensorflow", "float32"),  # AVX-512 without bfloat16
+    ("fpu avx2 fma avx512f avx512_bf16", "tensorflow", "mixed_bfloat16"),  # AMD Zen 4, Intel Cooper Lake
+    ("fpu avx2 fma avx512f avx512_bf16 amx_tile amx_bf16", "tensorflow", "mixed_bfloat16"),  # Sapphire Rapids
+    ("fpu avx2 fma avx512f avx512_bf16 amx_bf16", "jax", "float32"),  # XLA:CPU gains nothing from it
+    ("fpu avx2 fma", "tensorflow", "float32"),
+])
+def test_auto_precision_follows_the_cpus_bfloat16_instructions(monkeypatch, flags, backend, expected):
+    from zoo import runtime
+    from zoo.training import trainer
+
+    monkeypatch.setattr(trainer, "has_accelerator", lambda: False)
+    monkeypatch.setattr(runtime, "_cpu_flags", lambda: set(flags.split()))
+    monkeypatch.setattr(trainer.keras.backend, "backend", lambda: backend)
+    assert trainer.resolve_precision("auto") == expected
+    assert trainer.resolve_precision("float32") == "float32"  # a flag forces either
+    assert trainer.resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
+    monkeypatch.setattr(trainer, "has_accelerator", lambda: True)
+    assert trainer.resolve_precision("auto") == "mixed_bfloat16"
+
+
 def test_model_that_does_not_fit_the_dataset(data_dir):
     model = zoo.build("resnet_tiny", num_classes=7)
     with pytest.raises(DatasetError, match=r"takes \(32, 32, 3\) images and predicts 7 classes, but the dataset "

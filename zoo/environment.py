@@ -22,10 +22,10 @@ from pathlib import Path
 
 import keras
 
-from zoo.runtime import cpuinfo
+from zoo.runtime import cpu_features, cpuinfo
 
-ENVIRONMENT_KEYS = ("backend", "backend_version", "keras_version", "device", "host", "python_version",
-                    "zoo_version", "git_sha")
+ENVIRONMENT_KEYS = ("backend", "backend_version", "keras_version", "device", "cpu_features", "host",
+                    "python_version", "zoo_version", "git_sha")
 
 _BACKEND_MODULE = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch", "numpy": "numpy"}
 
@@ -89,6 +89,7 @@ def environment() -> dict[str, str]:
         "backend_version": backend_version(),
         "keras_version": keras.__version__,
         "device": device_name(),
+        "cpu_features": cpu_features(),
         "host": socket.gethostname(),
         "python_version": platform.python_version(),
         "zoo_version": __version__,

@@ -54,7 +54,31 @@ def onednn_enabled() -> bool:
 
 
 def _cpu_flags() -> set[str]:
-    return set((cpuinfo("flags") or "").split())
+    return set((cpuinfo("flags") or cpuinfo("Features") or "").split())
+
+
+#: The CPU flags that decide which kernels run and how fast (oneDNN's and XLA's ISA, bfloat16 in hardware).
+KERNEL_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16",
+                "amx_tile", "amx_bf16", "amx_int8", "asimd", "sve", "bf16")
+#: Flags that mean bfloat16 arithmetic in hardware: AVX512_BF16 (Intel Cooper Lake / Sapphire Rapids on,
+#: AMD Zen 4 on), AMX (Intel Sapphire Rapids on), Arm's BF16 extension.
+BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
+
+
+def cpu_features() -> str:
+    """This CPU's kernel-deciding flags, space-separated in KERNEL_FLAGS order ("" where /proc/cpuinfo is
+    absent): benchmark rows carry it, since one model name ("AMD EPYC") covers CPUs with and without AVX-512.
+
+    >>> set(cpu_features().split()) <= set(KERNEL_FLAGS)
+    True
+    """
+    flags = _cpu_flags()
+    return " ".join(flag for flag in KERNEL_FLAGS if flag in flags)
+
+
+def cpu_has_bfloat16() -> bool:
+    """Whether the CPU computes bfloat16 in hardware (BF16_FLAGS), where `precision="auto"` may pick it."""
+    return any(flag in BF16_FLAGS for flag in _cpu_flags())
 
 
 @functools.lru_cache(maxsize=None)

@@ -5,6 +5,9 @@
 #   benchmarks/cpu/speed.sh benchmarks/results/cpu-2core/throughput
 # Then the before/after of the TensorFlow kernel choice (Eigen = TensorFlow's own default on AVX2 CPUs):
 #   benchmarks/cpu/speed.sh benchmarks/results/cpu-2core/throughput kernels
+# On a CPU with bfloat16 instructions (avx512_bf16 or amx_bf16 in /proc/cpuinfo), bfloat16 training beside
+# PyTorch's autocast and float32, both precisions in one interleaved run per net:
+#   benchmarks/cpu/speed.sh benchmarks/results/cpu-2core-avx512/throughput bf16
 set -euo pipefail
 out=${1:?"usage: speed.sh OUT [kernels]"}
 common=(--precision float32 --steps 6 --warmup 3)
@@ -17,6 +20,17 @@ if [[ ${2:-} == kernels ]]; then
       TF_ENABLE_ONEDNN_OPTS=$kernels python -m zoo throughput resnet50 --input-size 96 --batch-size 32 \
         "${common[@]}" --frameworks zoo --backends tensorflow --out "$out/kernels/onednn$kernels-round$round/resnet50"
     done
+  done
+  exit 0
+fi
+if [[ ${2:-} == bf16 ]]; then
+  grep -qE 'avx512_bf16|amx_bf16' /proc/cpuinfo || { echo "this CPU has no bfloat16 instructions"; exit 2; }
+  bf16=(--steps 6 --warmup 3 --rounds 2 --backends tensorflow --frameworks zoo,pytorch-eager)
+  for precision in mixed_bfloat16 float32; do
+    python -m zoo throughput resnet18_cifar --input-size 32 --batch-size 64 --precision $precision "${bf16[@]}" \
+      --out "$out/resnet18_cifar-32-b64-$precision"
+    python -m zoo throughput resnet50 --input-size 96 --batch-size 32 --precision $precision "${bf16[@]}" \
+      --out "$out/resnet50-96-b32-$precision"
   done
   exit 0
 fi

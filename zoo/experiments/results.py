@@ -79,6 +79,8 @@ WHERE: tuple[Column, ...] = (
     Column("backend_version", "string", "version of the backend framework"),
     Column("keras_version", "string", "Keras version"),
     Column("device", "string", "accelerator name, or `cpu: <model>` when training ran on the CPU"),
+    Column("cpu_features", "string", "the host CPU's kernel-deciding flags (`avx2 fma avx512f avx512_bf16 ...`): "
+                                     "one model name covers CPUs with and without AVX-512 or bfloat16"),
     Column("host", "string", "host name of the machine"),
     Column("node", "string", "Ray node the run ran on (`zoo bench --ray`): node id (8 hex digits) @ IP; empty "
                              "for runs in the sweep's own process or host"),

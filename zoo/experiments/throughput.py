@@ -12,8 +12,8 @@ predictions to the host (torch on a GPU: `torch.cuda.synchronize()`), and a row'
 over the median step. FLOPs per image are 2 x MACs for inference and 3 x that for a training step
 (forward + backward with weight and input gradients); MFU divides the achieved rate by the device's dense
 peak: NVIDIA's data sheet for H100/H200/A100/L4, and on a CPU the rate of a 2048x2048 float32 matrix
-product measured once per host (`cpu_peak_tflops`; AVX2 CPUs have no faster bfloat16 path, so the same
-peak serves every precision there).
+product measured once per host (`cpu_peak_tflops`), in bfloat16 for `mixed_bfloat16` on CPUs with bfloat16
+instructions (AVX512_BF16, AMX; elsewhere bfloat16 has no faster path and the float32 peak serves).
 
 Frameworks: `zoo` (this Keras backend), `keras-applications` (keras.applications' ResNet50/101/152 on the
 same backend, for the variants it has), `pytorch-eager` and `pytorch-compile` (timm's model when timm
@@ -53,17 +53,25 @@ KEY = ("framework", "backend", "model", "mode", "loop")
 
 # -- peaks ------------------------------------------------------------------------------------
 
-def cpu_peak_tflops(*, size: int = 2048, repeats: int = 10, cache: bool = True, at_least: float = 0.0) -> float:
-    """This CPU's practical float32 peak: the best of `repeats` `size`x`size` matrix products (NumPy's BLAS
-    on every core), measured once per host and CPU and kept in `ZOO_CACHE_DIR/peak-<host>.json`.
+def cpu_peak_tflops(*, size: int = 2048, repeats: int = 10, cache: bool = True, at_least: float = 0.0,
+                    dtype: str = "float32") -> float:
+    """This CPU's practical peak: the best of `repeats` `size`x`size` matrix products on every core, measured
+    once per host, CPU and dtype and kept in `ZOO_CACHE_DIR/peak-<host>.json` (`peak-<host>-bfloat16.json`).
+    float32 through NumPy's BLAS; bfloat16 through Keras' backend (oneDNN's bfloat16 kernels on TensorFlow
+    and torch), for CPUs that compute it in hardware, where it runs 2-4x float32's rate.
 
     A kept peak below `at_least` (a rate a measurement has just reached, so the peak was taken while the CPU
     was busy) is measured again; the file keeps the higher of the two, so a busy moment never lowers it."""
     from zoo.data.datasets import cache_dir
     from zoo.environment import cpu_name
 
-    path = cache_dir() / f"peak-{socket.gethostname()}.json"
-    key = f"{cpu_name()} | {os.cpu_count()} cores | float32 {size}"
+    suffix = "" if dtype == "float32" else f"-{dtype}"
+    path = cache_dir() / f"peak-{socket.gethostname()}{suffix}.json"
+    key = f"{cpu_name()} | {os.cpu_count()} cores | {dtype} {size}"
+    if dtype != "float32":
+        import keras
+
+        key += f" | {keras.backend.backend()}"
     saved = 0.0
     if cache:
         try:
@@ -73,10 +81,7 @@ def cpu_peak_tflops(*, size: int = 2048, repeats: int = 10, cache: bool = True, 
             pass
         if saved and saved >= at_least:
             return saved
-    import numpy as np
-
-    a = np.random.default_rng(0).random((size, size), dtype=np.float32)
-    best = min(_step_times(lambda: a @ a, steps=repeats, warmup=1))  # warm-up: threads, pages
+    best = min(_step_times(_matrix_product(size, dtype), steps=repeats, warmup=1))  # warm-up: threads, pages
     tflops = max(2 * size**3 / best / 1e12, saved)
     if cache:
         from zoo.files import write_text_atomic
@@ -85,14 +90,32 @@ def cpu_peak_tflops(*, size: int = 2048, repeats: int = 10, cache: bool = True, 
     return tflops
 
 
+def _matrix_product(size: int, dtype: str):
+    """A call that computes one `size`x`size` product in `dtype` and waits for it."""
+    import numpy as np
+
+    a = np.random.default_rng(0).random((size, size), dtype=np.float32)
+    if dtype == "float32":
+        return lambda: a @ a
+    import keras
+
+    b = keras.ops.convert_to_tensor(a, dtype=dtype)
+    # one element back (as float32: NumPy has no bfloat16 of its own): waits for the product, copies little
+    return lambda: keras.ops.convert_to_numpy(keras.ops.cast(keras.ops.matmul(b, b)[0, 0], "float32"))
+
+
 def peak_tflops(device: str, precision: str, achieved: float = 0.0) -> float | None:
-    """The device's dense peak for the precision: a known GPU's data sheet, a CPU's measured float32 rate
-    (measured again if `achieved`, a rate just reached, is above it: `cpu_peak_tflops`)."""
+    """The device's dense peak for the precision: a known GPU's data sheet, a CPU's measured rate (bfloat16's
+    for `mixed_bfloat16` on a CPU with bfloat16 instructions, else float32's; measured again if `achieved`,
+    a rate just reached, is above it: `cpu_peak_tflops`)."""
     for key, peaks in PEAK_TFLOPS.items():
         if key in device:
             return peaks.get(precision)
     if device.startswith("cpu"):
-        return cpu_peak_tflops(at_least=achieved)
+        from zoo.runtime import cpu_has_bfloat16
+
+        dtype = "bfloat16" if precision == "mixed_bfloat16" and cpu_has_bfloat16() else "float32"
+        return cpu_peak_tflops(at_least=achieved, dtype=dtype)
     return None
 
 

@@ -190,8 +190,10 @@ class BatchNormalization(keras.layers.BatchNormalization):
                     and self.gamma.dtype == "float32" and fused_batchnorm_enabled())
 
     def call(self, inputs, training=None, mask=None):
-        # inference keeps Keras' ops too: TensorFlow's fused inference kernel slowed nets with biased
-        # convolutions (resnet50_keras at 96x96: 102-113 -> 79-85 images/s)
+        # float32 inference keeps Keras' ops: TensorFlow's fused inference kernel slowed nets with biased
+        # convolutions (resnet50_keras at 96x96: 102-113 -> 79-85 images/s); bfloat16's gains (below)
+        if not (training and self.trainable) and self._fusable(inputs, mask) and inputs.dtype == "bfloat16":
+            return self._fused_inference(inputs)
         if not (training and self.trainable and self._fusable(inputs, mask)):
             return super().call(inputs, training=training, mask=mask)
         tf = backend_module()
@@ -206,3 +208,13 @@ class BatchNormalization(keras.layers.BatchNormalization):
         self.moving_mean.assign(self.moving_mean * momentum + mean * (1.0 - momentum))
         self.moving_variance.assign(self.moving_variance * momentum + variance * (1.0 - momentum))
         return keras.ops.cast(outputs, self.compute_dtype)
+
+    def _fused_inference(self, inputs):
+        """bfloat16 inference through the fused kernel: one pass instead of Keras' casts to float32 and back
+        around its composed ops. Interleaved on an AMD EPYC with AVX512_BF16 (predict_on_batch, median of
+        10, two rounds): resnet18_cifar 32x32 b64 284 / 336 -> 343 / 360 images/s, resnet50 96x96 b32
+        157 / 164 -> 185 / 185."""
+        outputs, *_ = backend_module().raw_ops.FusedBatchNormV3(
+            x=inputs, scale=self.gamma, offset=self.beta, mean=self.moving_mean, variance=self.moving_variance,
+            epsilon=self.epsilon, data_format="NHWC", is_training=False)
+        return outputs

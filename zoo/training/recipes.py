@@ -23,7 +23,8 @@ LOOPS = ("auto", "keras", "device")
 
 @dataclass(frozen=True)
 class Recipe:
-    """Every training knob. `precision="auto"` means bf16 mixed precision on a GPU/TPU, float32 otherwise;
+    """Every training knob. `precision="auto"` means bf16 mixed precision on a GPU/TPU and on TensorFlow on a
+    CPU with bfloat16 instructions (AVX512_BF16, AMX), float32 otherwise (`trainer.resolve_precision`);
     `jit_compile="auto"` means XLA on a GPU/TPU and, on a CPU, TensorFlow's oneDNN kernels (XLA:CPU
     convolutions are an order of magnitude slower: benchmarks/results/cpu-2core/README.md, "Measurements
     behind the library's choices"; JAX always compiles with XLA).
@@ -137,7 +138,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
     Recipe("fast", dataset="cifar10", epochs=18, batch_size=512, optimizer="sgd", lr=0.4, momentum=0.9,
            nesterov=True, weight_decay=5e-4, schedule="cosine", warmup_epochs=2, label_smoothing=0.1,
            preprocessing="standardize", flip=True, crop_pad=4, precision="auto",
-           source="zoo: SGD+Nesterov, warm-up + cosine, label smoothing 0.1, flip + pad-crop 4, bf16 on GPU, XLA"),
+           source="zoo: SGD+Nesterov, warm-up + cosine, label smoothing 0.1, flip + pad-crop 4, bf16 on GPU and on CPUs with bf16 instructions, XLA"),
 ]}
 
 
