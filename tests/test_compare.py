@@ -1,4 +1,4 @@
-"""`zoo compare` (joins, seed aggregation, noise flag, mismatches, formats, plots), the reference table,
+"""`zoo compare` (joins, seed aggregation, intervals and ties, mismatches, formats, plots), the reference table,
 and `zoo predict`."""
 
 import io
@@ -30,24 +30,36 @@ def frame(*groups):
     return pd.DataFrame([row for group in groups for row in group])
 
 
-def test_seeds_are_aggregated_and_small_differences_flagged_as_noise():
+def test_seeds_are_aggregated_and_differences_inside_their_interval_are_ties():
     a = frame(runs([0.90, 0.92, 0.91]), runs([0.80, 0.81], variant="resnet32"))
     b = frame(runs([0.905, 0.915, 0.91], speed=1500.0, seconds=5.0), runs([0.86, 0.87], variant="resnet32"))
     result = compare({"A": a, "B": b})
     t = result.table.set_index("variant")
     assert t.loc["resnet20", "n [A]"] == 3 and t.loc["resnet20", "top1 mean [A]"] == pytest.approx(0.91)
     assert t.loc["resnet20", "top1 std [A]"] == pytest.approx(0.01)
-    assert t.loc["resnet20", "noise [B-A]"] is True          # +0.0 within a 1-point spread
-    assert t.loc["resnet32", "noise [B-A]"] is False         # +6 points against a 0.7-point spread
+    # Student's t, 2 degrees of freedom: 4.303 x 0.01 / sqrt(3)
+    assert t.loc["resnet20", "top1 ci95 [A]"] == pytest.approx(4.3027 * 0.01 / 3 ** 0.5, rel=1e-4)
+    assert t.loc["resnet20", "tie [B-A]"] is True            # +0.0 points: a tie
+    assert t.loc["resnet32", "tie [B-A]"] is False           # +6 points, Welch's interval +-3.04 (2 df)
     assert t.loc["resnet32", "top1 diff [B-A]"] == pytest.approx(0.06)
+    assert t.loc["resnet32", "top1 diff ci95 [B-A]"] == pytest.approx(4.3027 * 0.005 ** 0.5 * 0.1, rel=1e-3)
     assert t.loc["resnet20", "speed [B/A]"] == pytest.approx(1.5) and t.loc["resnet20", "time [B/A]"] == 0.5
     text = render(result, "md")
-    assert "| 91.00 ± 1.00 (n=3)" in text and "+0.00 (noise)" in text and "+6.00 " in text and "1.50x" in text
+    assert "| 91.00 ± 2.48 (sd 1.00, n=3)" in text and "+0.00 ± 2.08 (tie)" in text  # Welch: 2.94 df
+    assert "+6.00 ± 3.04 " in text and "+6.00 ± 3.04 (tie)" not in text
+    assert "1.50x" in text and "tie: the interval holds zero" in text
 
 
-def test_single_seed_leaves_the_noise_flag_empty():
+def test_a_difference_larger_than_the_spread_but_inside_the_interval_is_a_tie():
+    """Two seeds each: +2 points against a 1-point spread was 'not noise' under the old spread rule; its
+    95% interval (Welch, 2 df: +-4.3 points) holds zero, so it is a tie."""
+    result = compare({"A": frame(runs([0.90, 0.91])), "B": frame(runs([0.92, 0.93]))})
+    assert result.table["tie [B-A]"].iloc[0] is True
+
+
+def test_single_seed_leaves_the_tie_flag_empty():
     result = compare({"A": frame(runs([0.9])), "B": frame(runs([0.95]))})
-    assert result.table["noise [B-A]"].iloc[0] is None
+    assert result.table["tie [B-A]"].iloc[0] is None
     assert "+5.00 |" in render(result, "md")
 
 
@@ -92,7 +104,7 @@ def test_every_output_format():
     csv = pd.read_csv(io.StringIO(render(result, "csv")))
     assert csv["top1 diff [B-A]"].iloc[0] == pytest.approx(0.05) and csv["n [A]"].iloc[0] == 2
     html = render(result, "html")
-    assert html.startswith("<table") and "91.00 ± 1.41 (n=2)" in html
+    assert html.startswith("<table") and "91.00 ± 12.71 (sd 1.41, n=2)" in html
     md = render(result, "md")
     assert md.splitlines()[2].startswith("| variant")
     with pytest.raises(ZooError, match="format must be md, csv or html"):

@@ -1,4 +1,4 @@
-"""`zoo compare`: join result tables, differences, ratios, noise, plots."""
+"""`zoo compare`: join result tables, differences with 95% intervals, ties, ratios, plots."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from zoo.cli.args import names
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("compare", help="compare result tables: differences, speed ratios, noise, missing rows",
+    p = sub.add_parser("compare", help="compare result tables: differences with 95% intervals and ties, "
+                                       "speed ratios, missing rows",
                        description="The first table is the baseline. Tables are bench/tune folders or "
                                    ".parquet/.csv files (benchmarks/reference/published.csv included).")
     p.add_argument("tables", nargs="+", metavar="TABLE", help="two or more tables")

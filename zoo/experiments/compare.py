@@ -1,4 +1,4 @@
-"""`zoo compare`: join result tables on keys, aggregate seeds, show differences, speed ratios and noise.
+"""`zoo compare`: join result tables on keys, aggregate seeds, show differences with intervals, ties, speed ratios.
 
 >>> import pandas as pd
 >>> a = pd.DataFrame({"variant": ["resnet20"] * 2, "dataset": "cifar10", "recipe": "fast", "seed": [0, 1],
@@ -6,14 +6,15 @@
 >>> b = a.assign(top1=[0.915, 0.925], train_images_per_second=2000.0, train_seconds=25.0)
 >>> result = compare({"A": a, "B": b})
 >>> row = result.table.iloc[0]
->>> round(float(row["top1 mean [A]"]), 3), round(float(row["top1 diff [B-A]"]), 4), row["noise [B-A]"]
+>>> round(float(row["top1 mean [A]"]), 3), round(float(row["top1 diff [B-A]"]), 4), row["tie [B-A]"]
 (0.91, 0.01, True)
 >>> float(row["speed [B/A]"]), float(row["time [B/A]"])
 (2.0, 0.5)
 
-The first table is the baseline: every other table's difference and speed ratio is against it. A
-difference is flagged as noise when it is smaller than the larger of the two seed standard deviations
-(when either side has a single seed the spread is unknown and the flag is empty). Rows measured
+The first table is the baseline: every other table's difference and speed ratio is against it. Each mean
+comes with its 95% interval over seeds (Student's t), each difference with Welch's 95% interval; a
+difference whose interval holds zero is a tie, never a ranking (`zoo.experiments.stats`). When either side
+has a single seed the spread is unknown and the tie flag is empty. Rows measured
 differently (dataset source, precision, device) are refused unless allowed; rows trained differently
 (epochs, budget, training-set size) are compared and flagged in a `setup differs` column.
 """
@@ -28,6 +29,7 @@ import pandas as pd
 
 from zoo.errors import ZooError
 from zoo.experiments.results import ok_rows, read_table
+from zoo.experiments.stats import difference, from_summary
 
 GUARDED = ("dataset_source", "precision", "device")  # rows must agree on these to be compared
 SETUP = ("epochs", "budget_seconds", "budget_images", "train_images")  # differences here are flagged, not refused
@@ -135,6 +137,7 @@ def compare(tables: dict[str, pd.DataFrame], *, on=DEFAULT_KEYS, metric: str = "
         table[f"{metric} mean [{label}]"] = s["mean"]
         table[f"{metric} std [{label}]"] = s["std"]
         table[f"n [{label}]"] = s["n"].fillna(0).astype(int)
+        table[f"{metric} ci95 [{label}]"] = [from_summary(*m).half for m in _summaries(table, metric, label)]
         table[f"_speed [{label}]"] = s["speed"]
         table[f"_time [{label}]"] = s["time"]
         for column in GUARDED + SETUP:
@@ -147,12 +150,11 @@ def compare(tables: dict[str, pd.DataFrame], *, on=DEFAULT_KEYS, metric: str = "
             mismatches.append(f"{', '.join(map(str, key))}: {column} {x!r} in {base} vs {y!r} in {label}")
         for column, key, x, y in _differences(table, present, base, label, SETUP):
             setup.setdefault(tuple(key), []).append(f"{column.replace('_', ' ')} {y} in {label} vs {x}")
-        diff = table[f"{metric} mean [{label}]"] - table[f"{metric} mean [{base}]"]
-        spread = np.fmax(table[f"{metric} std [{base}]"], table[f"{metric} std [{label}]"])
-        known = table[f"{metric} std [{base}]"].notna() & table[f"{metric} std [{label}]"].notna()
-        table[f"{metric} diff [{label}-{base}]"] = diff
-        table[f"noise [{label}-{base}]"] = pd.Series(np.where(known & diff.notna(), diff.abs() < spread, None),
-                                                     index=table.index, dtype="object")
+        diffs = [difference(from_summary(*a), from_summary(*b)) for a, b in
+                 zip(_summaries(table, metric, base), _summaries(table, metric, label))]
+        table[f"{metric} diff [{label}-{base}]"] = [d.diff for d in diffs]
+        table[f"{metric} diff ci95 [{label}-{base}]"] = [d.half for d in diffs]
+        table[f"tie [{label}-{base}]"] = pd.Series([d.tie for d in diffs], index=table.index, dtype="object")
         table[f"speed [{label}/{base}]"] = table[f"_speed [{label}]"] / table[f"_speed [{base}]"]
         table[f"time [{label}/{base}]"] = table[f"_time [{label}]"] / table[f"_time [{base}]"]
     if mismatches and not allow_mismatch:
@@ -174,6 +176,11 @@ def compare(tables: dict[str, pd.DataFrame], *, on=DEFAULT_KEYS, metric: str = "
                       setup={k: v for k, v in setup.items() if k in set(map(tuple, table[keys].itertuples(index=False)))})
 
 
+def _summaries(table: pd.DataFrame, metric: str, label: str):
+    """(mean, std, n) of each row for one table."""
+    return zip(table[f"{metric} mean [{label}]"], table[f"{metric} std [{label}]"], table[f"n [{label}]"])
+
+
 def _differences(table: pd.DataFrame, present: dict, base: str, label: str, columns):
     """(column, key, base value, other value) wherever both tables have the key and a value that differs."""
     both = present[base] & present[label]
@@ -193,30 +200,39 @@ def _scale(metric: str) -> int:
     return 100 if metric in ("top1", "top5", "best_val_top1") else 1
 
 
-def _pct(mean, std, n, metric) -> str | None:
+def _pct(mean, std, n, half, metric) -> str | None:
+    """`91.00 ± 2.48 (sd 1.00, n=3)`: the mean, its 95% interval, the seeds' standard deviation."""
     if pd.isna(mean):
         return None
     scale = _scale(metric)
     text = f"{scale * mean:.2f}"
     if n and n > 1 and not pd.isna(std):
-        text += f" ± {scale * std:.2f}"
+        return text + f" ± {scale * half:.2f} (sd {scale * std:.2f}, n={n})"
     return text + f" (n={n})"
 
 
+def _delta(diff, half, tie, scale) -> str | None:
+    if pd.isna(diff):
+        return None
+    text = f"{scale * diff:+.2f}" + ("" if pd.isna(half) else f" ± {scale * half:.2f}")
+    return text + (" (tie)" if tie is True else "")
+
+
 def display_frame(result: Comparison) -> pd.DataFrame:
-    """Human-readable columns: metric as mean ± std (n), difference in points, noise flag, ratios."""
+    """Human-readable columns: metric as mean ± 95% interval (sd, n), difference ± its interval with the
+    tie flag, ratios."""
     t, m, base = result.table, result.metric, result.labels[0]
     scale = _scale(m)
     unit = " (pts)" if scale == 100 else ""
     out = t[result.keys].copy()
     for label in result.labels:
-        out[f"{m} {label}"] = [_pct(a, s, n, m) for a, s, n in
-                               zip(t[f"{m} mean [{label}]"], t[f"{m} std [{label}]"], t[f"n [{label}]"])]
+        out[f"{m} {label}"] = [_pct(a, s, n, h, m) for a, s, n, h in
+                               zip(t[f"{m} mean [{label}]"], t[f"{m} std [{label}]"], t[f"n [{label}]"],
+                                   t[f"{m} ci95 [{label}]"])]
     for label in result.labels[1:]:
-        diff = t[f"{m} diff [{label}-{base}]"]
-        noise = t[f"noise [{label}-{base}]"]
-        out[f"Δ {label}-{base}{unit}"] = [None if pd.isna(d) else f"{scale * d:+.2f}" + (" (noise)" if z is True else "")
-                                          for d, z in zip(diff, noise)]
+        out[f"Δ {label}-{base}{unit}"] = [_delta(d, h, z, scale) for d, h, z in
+                                          zip(t[f"{m} diff [{label}-{base}]"], t[f"{m} diff ci95 [{label}-{base}]"],
+                                              t[f"tie [{label}-{base}]"])]
         out[f"train img/s {label}/{base}"] = [None if pd.isna(r) else f"{r:.2f}x" for r in t[f"speed [{label}/{base}]"]]
         out[f"train s {label}/{base}"] = [None if pd.isna(r) else f"{r:.2f}x" for r in t[f"time [{label}/{base}]"]]
     if "mismatch" in t:
@@ -238,8 +254,9 @@ def render(result: Comparison, fmt: str = "md") -> str:
     from zoo.markdown import format_table
 
     rows = [{c: (None if pd.isna(v) else v) for c, v in r.items()} for r in frame.to_dict("records")]
-    lines = [f"baseline: {result.labels[0]}; {result.metric} as mean ± std over seeds (n runs); "
-             "noise: the difference is smaller than the seed spread", "",
+    lines = [f"baseline: {result.labels[0]}; {result.metric} as mean ± its 95% interval over seeds (Student's t; "
+             "sd: the seeds' standard deviation, n runs); Δ ± Welch's 95% interval; tie: the interval holds "
+             "zero, so neither is better", "",
              format_table(rows, [(c, c) for c in frame.columns])]
     for label, keys in result.only_in.items():
         lines += ["", f"only in {label}: " + "; ".join(", ".join(map(str, k)) for k in keys)]
