@@ -285,3 +285,22 @@ def test_predict_in_a_fresh_process_loads_what_train_saved(trained, tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-500:]
     assert done.stdout.startswith(f"{image}: ")
+
+
+def test_seed_summary_ranks_only_with_three_seeds_and_ignores_missing_values():
+    """The results.md section: one seed is shown with its test set's sampling interval and never ranked
+    beyond it; a row whose top-1 is missing (a failed run written as ok by an older zoo) is left out."""
+    from zoo.experiments.stats import seed_summary
+
+    table = frame(runs([0.90, 0.91, 0.92]), runs([0.60], variant="resnet32"), runs([0.895], variant="resnet44"),
+                  runs([0.80, 0.81], variant="resnet56"), runs([pd.NA, pd.NA], variant="resnet110"))
+    table["test_images"] = 500
+    table["overrides"] = "{}"
+    table["top1"] = table["top1"].astype("Float64")
+    summary = seed_summary(table).set_index("variant")
+    assert summary.loc["resnet20", "vs best"] == "best" and summary.loc["resnet20", "n"] == 3
+    assert summary.loc["resnet44", "vs best"] == "tie"  # -0.5 points, inside 500 images' sampling noise
+    assert summary.loc["resnet44", "top-1 %"] == "89.50 ± 2.69 (test set only)"
+    assert summary.loc["resnet32", "vs best"] == "no claim (n < 3)"  # far below, but one seed
+    assert summary.loc["resnet56", "vs best"] == "no claim (n < 3)"
+    assert summary.loc["resnet110", "n"] == 0

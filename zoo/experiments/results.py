@@ -400,7 +400,9 @@ def summary_cell(key: str, value):
 
 
 def summary_markdown(table: pd.DataFrame, *, title: str | None = None) -> str:
-    """A readable Markdown summary: environment shared by every row once, then one line per run."""
+    """A readable Markdown summary: environment shared by every row once, one line per run, then each
+    configuration over its seeds with intervals and ties (`zoo.experiments.stats.seed_summary`)."""
+    from zoo.experiments.stats import MIN_SEEDS, seed_summary
     from zoo.markdown import format_table
 
     lines = [f"# {title}", ""] if title else []
@@ -412,6 +414,12 @@ def summary_markdown(table: pd.DataFrame, *, title: str | None = None) -> str:
     columns = list(SUMMARY) + [(key, key) for key in SHARED if key not in dict(shared)]
     rows = [{key: summary_cell(key, row[key]) for key, _ in columns} for _, row in table.iterrows()]
     lines.append(format_table(rows, columns))
+    by_config = seed_summary(table)
+    if len(by_config) > 1 or (len(by_config) and by_config["n"].max() > 1):
+        lines += ["", "By configuration (top-1 mean ± its 95% interval over seeds; one seed: the test set's "
+                      f"sampling interval alone). A ranking needs {MIN_SEEDS} seeds a side; `tie`: the "
+                      "difference from the best is inside its interval:", ""]
+        lines.append(format_table(by_config.to_dict("records"), [(c, c) for c in by_config.columns]))
     targets = time_to_accuracy(table)
     if len(targets):
         lines += ["", "Time to accuracy (medians over seeds; a seed that never reached the target counts as "
