@@ -114,9 +114,9 @@ GROUP = ("variant", "recipe", "dataset_source", "overrides")
 def seed_summary(table):
     """One row per configuration (GROUP: everything but the seed) of the ok runs: top-1 mean with its 95%
     interval over seeds (for one seed: the test set's own sampling interval), best first within each data
-    source, and how each compares with the best on the same data: `best`, `tie` (Welch's interval of the difference holds zero, or a 1-2 seed
-    difference inside the test sets' sampling noise), a difference ± its interval (3+ seeds a side), or
-    `no claim (n < 3)`.
+    source, and how each compares with the best on the same data: `best`, `tie` (Welch's interval of the
+    difference holds zero, or a 1-2 seed difference inside the test sets' sampling noise), a difference ±
+    its interval (3+ seeds a side), or `no claim (n < 3)`.
 
     >>> import pandas as pd
     >>> runs = pd.DataFrame({"variant": ["a"] * 3 + ["b"] * 3, "recipe": "r", "dataset_source": "d",
