@@ -107,6 +107,7 @@ def test_mixed_bfloat16_trains_like_float32_and_reloads(data_dir, tmp_path):
     ("fpu avx2 fma avx512f avx512_bf16", "tensorflow", "mixed_bfloat16"),  # AMD Zen 4, Intel Cooper Lake
     ("fpu avx2 fma avx512f avx512_bf16 amx_tile amx_bf16", "tensorflow", "mixed_bfloat16"),  # Sapphire Rapids
     ("fpu avx2 fma avx512f avx512_bf16 amx_bf16", "jax", "float32"),  # XLA:CPU gains nothing from it
+    ("fpu avx2 fma avx512f avx512_bf16", "torch", "mixed_bfloat16"),
     ("fpu avx2 fma", "tensorflow", "float32"),
 ])
 def test_auto_precision_follows_the_cpus_bfloat16_instructions(monkeypatch, flags, backend, expected):

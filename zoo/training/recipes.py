@@ -23,8 +23,9 @@ LOOPS = ("auto", "keras", "device")
 
 @dataclass(frozen=True)
 class Recipe:
-    """Every training knob. `precision="auto"` means bf16 mixed precision on a GPU/TPU and on TensorFlow on a
-    CPU with bfloat16 instructions (AVX512_BF16, AMX), float32 otherwise (`trainer.resolve_precision`);
+    """Every training knob. `precision="auto"` means bf16 mixed precision on a GPU/TPU and on TensorFlow or
+    torch on a CPU with bfloat16 instructions (AVX512_BF16, AMX), float32 otherwise
+    (`trainer.resolve_precision`);
     `jit_compile="auto"` means XLA on a GPU/TPU and, on a CPU, TensorFlow's oneDNN kernels (XLA:CPU
     convolutions are an order of magnitude slower: benchmarks/results/cpu-2core/README.md, "Measurements
     behind the library's choices"; JAX always compiles with XLA).
