@@ -59,12 +59,12 @@ def test_a_cpu_is_divided_by_its_peak_in_the_precision_it_computes(monkeypatch, 
     """MFU over a float32 peak put bfloat16 rows of a CPU with AVX512_BF16 at 98-156%: such a CPU's bfloat16
     rows are divided by its bfloat16 matrix-product rate."""
     from zoo import runtime
-    from zoo.experiments import throughput
+    from zoo.experiments import peaks
 
     asked = []
     monkeypatch.setattr(runtime, "_cpu_flags", lambda: flags)
-    monkeypatch.setattr(throughput, "cpu_peak_tflops", lambda **kw: asked.append(kw["dtype"]) or 1.0)
-    assert throughput.peak_tflops("cpu: AMD EPYC", precision) == 1.0 and asked == [dtype]
+    monkeypatch.setattr(peaks, "cpu_peak_tflops", lambda **kw: asked.append(kw["dtype"]) or 1.0)
+    assert peaks.peak_tflops("cpu: AMD EPYC", precision) == 1.0 and asked == [dtype]
 
 
 def test_the_bfloat16_peak_is_measured_and_kept_apart(tmp_path, monkeypatch):

@@ -25,23 +25,14 @@ rounds interleaved, and the table keeps each row's median over the rounds (`thro
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
-import socket
 import statistics
 import time
 from pathlib import Path
 
 from zoo.errors import error_text
 from zoo.experiments.isolate import call_isolated
+from zoo.experiments.peaks import cpu_peak_tflops, peak_tflops  # noqa: F401  (re-exported)
 
-#: Dense (no sparsity) tensor-core peaks in TFLOP/s from NVIDIA's data sheets; float32 means TF32 tensor cores.
-PEAK_TFLOPS = {
-    "H100": {"mixed_bfloat16": 989.0, "mixed_float16": 989.0, "float32": 494.0},
-    "H200": {"mixed_bfloat16": 989.0, "mixed_float16": 989.0, "float32": 494.0},
-    "A100": {"mixed_bfloat16": 312.0, "mixed_float16": 312.0, "float32": 156.0},
-    "L4": {"mixed_bfloat16": 121.0, "mixed_float16": 121.0, "float32": 60.0},
-}
 TIMM_MODELS = ("resnet18", "resnet50")
 KERAS_APPLICATIONS = {"resnet50": "ResNet50", "resnet50_keras": "ResNet50", "resnet101": "ResNet101",
                       "resnet152": "ResNet152"}
@@ -49,74 +40,6 @@ FRAMEWORKS = ("zoo", "keras-applications", "pytorch-eager", "pytorch-compile")
 DEFAULT_FRAMEWORKS = ("zoo", "keras-applications", "pytorch-eager")
 #: Columns that identify a measurement; rounds of the same one are merged into their median.
 KEY = ("framework", "backend", "model", "mode", "loop")
-
-
-# -- peaks ------------------------------------------------------------------------------------
-
-def cpu_peak_tflops(*, size: int = 2048, repeats: int = 10, cache: bool = True, at_least: float = 0.0,
-                    dtype: str = "float32") -> float:
-    """This CPU's practical peak: the best of `repeats` `size`x`size` matrix products on every core, measured
-    once per host, CPU and dtype and kept in `ZOO_CACHE_DIR/peak-<host>.json` (`peak-<host>-bfloat16.json`).
-    float32 through NumPy's BLAS; bfloat16 through Keras' backend (oneDNN's bfloat16 kernels on TensorFlow
-    and torch), for CPUs that compute it in hardware, where it runs 2-4x float32's rate.
-
-    A kept peak below `at_least` (a rate a measurement has just reached, so the peak was taken while the CPU
-    was busy) is measured again; the file keeps the higher of the two, so a busy moment never lowers it."""
-    from zoo.data.datasets import cache_dir
-    from zoo.environment import cpu_name
-
-    suffix = "" if dtype == "float32" else f"-{dtype}"
-    path = cache_dir() / f"peak-{socket.gethostname()}{suffix}.json"
-    key = f"{cpu_name()} | {os.cpu_count()} cores | {dtype} {size}"
-    if dtype != "float32":
-        import keras
-
-        key += f" | {keras.backend.backend()}"
-    saved = 0.0
-    if cache:
-        try:
-            found = json.loads(path.read_text())
-            saved = float(found["tflops"]) if found.get("key") == key else 0.0
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-        if saved and saved >= at_least:
-            return saved
-    best = min(_step_times(_matrix_product(size, dtype), steps=repeats, warmup=1))  # warm-up: threads, pages
-    tflops = max(2 * size**3 / best / 1e12, saved)
-    if cache:
-        from zoo.files import write_text_atomic
-
-        write_text_atomic(path, json.dumps({"key": key, "tflops": tflops, "measured": time.time()}))
-    return tflops
-
-
-def _matrix_product(size: int, dtype: str):
-    """A call that computes one `size`x`size` product in `dtype` and waits for it."""
-    import numpy as np
-
-    a = np.random.default_rng(0).random((size, size), dtype=np.float32)
-    if dtype == "float32":
-        return lambda: a @ a
-    import keras
-
-    b = keras.ops.convert_to_tensor(a, dtype=dtype)
-    # one element back (as float32: NumPy has no bfloat16 of its own): waits for the product, copies little
-    return lambda: keras.ops.convert_to_numpy(keras.ops.cast(keras.ops.matmul(b, b)[0, 0], "float32"))
-
-
-def peak_tflops(device: str, precision: str, achieved: float = 0.0) -> float | None:
-    """The device's dense peak for the precision: a known GPU's data sheet, a CPU's measured rate (bfloat16's
-    for `mixed_bfloat16` on a CPU with bfloat16 instructions, else float32's; measured again if `achieved`,
-    a rate just reached, is above it: `cpu_peak_tflops`)."""
-    for key, peaks in PEAK_TFLOPS.items():
-        if key in device:
-            return peaks.get(precision)
-    if device.startswith("cpu"):
-        from zoo.runtime import cpu_has_bfloat16
-
-        dtype = "bfloat16" if precision == "mixed_bfloat16" and cpu_has_bfloat16() else "float32"
-        return cpu_peak_tflops(at_least=achieved, dtype=dtype)
-    return None
 
 
 # -- one row ----------------------------------------------------------------------------------
