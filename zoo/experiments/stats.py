@@ -61,10 +61,8 @@ def interval(values) -> Interval:
     if not n:
         return Interval(math.nan, math.nan, 0, math.nan)
     mean = sum(xs) / n
-    if n < 2:
-        return Interval(mean, math.nan, 1, math.nan)
-    std = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
-    return Interval(mean, std, n, _t_quantile(n - 1) * std / math.sqrt(n))
+    std = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1)) if n > 1 else math.nan
+    return from_summary(mean, std, n)
 
 
 @dataclass(frozen=True)
