@@ -76,9 +76,11 @@ def cpu_features() -> str:
     return " ".join(flag for flag in KERNEL_FLAGS if flag in flags)
 
 
-def cpu_has_bfloat16() -> bool:
-    """Whether the CPU computes bfloat16 in hardware (BF16_FLAGS), where `precision="auto"` may pick it."""
-    return any(flag in BF16_FLAGS for flag in _cpu_flags())
+def cpu_has_bfloat16(flags=None) -> bool:
+    """Whether the CPU computes bfloat16 in hardware (BF16_FLAGS), where `precision="auto"` may pick it:
+    this CPU, or the one whose `flags` (a set, or a row's `cpu_features` text) are given."""
+    found = _cpu_flags() if flags is None else (flags.split() if isinstance(flags, str) else flags)
+    return any(flag in BF16_FLAGS for flag in found)
 
 
 @functools.lru_cache(maxsize=None)

@@ -413,9 +413,9 @@ def throughput_markdown(table) -> str:
     rows = [{k: cell(k, r.get(k)) for k, _ in MARKDOWN_COLUMNS} for r in records]
     first = next((r for r in records if r["framework"] == "zoo" and r["status"] == "ok"), records[0])
     peak = first.get("peak_tflops")
-    from zoo.runtime import BF16_FLAGS
+    from zoo.runtime import cpu_has_bfloat16
 
-    bf16_cpu = any(flag in BF16_FLAGS for flag in str(first.get("cpu_features") or "").split())
+    bf16_cpu = cpu_has_bfloat16(str(first.get("cpu_features") or ""))
     kind = "bfloat16" if first.get("precision") == "mixed_bfloat16" and bf16_cpu else "float32"
     header = (f"device: {first['device']}"
               + (f" (peak {1000 * peak:.0f} GFLOP/s: {kind} matrix product)" if peak and peak < 10 else "")
