@@ -25,7 +25,7 @@ PEAK_TFLOPS = {
 def cpu_peak_tflops(*, size: int = 2048, repeats: int = 10, cache: bool = True, at_least: float = 0.0,
                     dtype: str = "float32") -> float:
     """This CPU's practical peak: the best of `repeats` `size`x`size` matrix products on every core, measured
-    once per host, CPU and dtype and kept in `ZOO_CACHE_DIR/peak-<host>.json` (`peak-<host>-bfloat16.json`).
+    once per host, CPU and dtype and kept in `ZOO_CACHE_DIR/peak-<host>.json` (`peak-<host>-bfloat16-<backend>.json`).
     float32 through NumPy's BLAS; bfloat16 through Keras' backend (oneDNN's bfloat16 kernels on TensorFlow
     and torch), for CPUs that compute it in hardware, where it runs about twice float32's rate.
 
@@ -34,13 +34,13 @@ def cpu_peak_tflops(*, size: int = 2048, repeats: int = 10, cache: bool = True, 
     from zoo.data.datasets import cache_dir
     from zoo.environment import cpu_name
 
-    suffix = "" if dtype == "float32" else f"-{dtype}"
-    path = cache_dir() / f"peak-{socket.gethostname()}{suffix}.json"
-    key = f"{cpu_name()} | {os.cpu_count()} cores | {dtype} {size}"
+    suffix = ""  # float32: NumPy's, whatever the backend; bfloat16: the backend's own (one file each)
     if dtype != "float32":
         import keras
 
-        key += f" | {keras.backend.backend()}"
+        suffix = f"-{dtype}-{keras.backend.backend()}"
+    path = cache_dir() / f"peak-{socket.gethostname()}{suffix}.json"
+    key = f"{cpu_name()} | {os.cpu_count()} cores | {dtype} {size}{suffix}"
     saved = 0.0
     if cache:
         try:
