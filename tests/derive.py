@@ -23,10 +23,10 @@ def derived_params(spec: ResNetSpec) -> tuple[int, int]:
     def grouped(width):  # the bottleneck's 3x3, in spec.groups groups
         return 9 * width * width // spec.groups + (width if bias else 0)
 
-    def bn(c):
+    def bn(c):  # beta, and gamma unless the spec's BN has no scale
         nonlocal bn_channels
         bn_channels += c
-        return 2 * c
+        return 2 * c if spec.bn_scale else c
 
     c = spec.input_shape[2]
     stem_widths = [spec.stem_filters // 2, spec.stem_filters // 2, spec.stem_filters] if spec.stem_deep else [
@@ -35,7 +35,15 @@ def derived_params(spec: ResNetSpec) -> tuple[int, int]:
         trainable += conv(spec.stem_kernel, c, f) + (bn(f) if spec.stem_bn else 0)
         c = f
 
+    if spec.stage_entry != "block":  # each stage enters through a 3x3 conv + BN
+        for c_out in spec.stage_channels:
+            trainable += conv(3, c, c_out) + bn(c_out)
+            c = c_out
     for _, _, c_in, c_out, _, project in spec.block_plan():
+        if spec.block == "plain":  # one 3x3 conv + BN, no shortcut
+            trainable += conv(3, c_in, c_out) + bn(c_out)
+            c = c_out
+            continue
         # torchvision: width = int(planes * base_width / 64) * groups, the 3x3 conv grouped
         w = c_out // spec.bottleneck_expansion * spec.base_width // 64 * spec.groups
         trainable += {
@@ -65,5 +73,5 @@ def derived_params(spec: ResNetSpec) -> tuple[int, int]:
     if spec.head_hidden:
         trainable += features * spec.head_hidden + spec.head_hidden
         features = spec.head_hidden
-    trainable += features * spec.num_classes + spec.num_classes
+    trainable += features * spec.num_classes + (spec.num_classes if spec.head_bias else 0)
     return trainable, 2 * bn_channels

@@ -57,6 +57,11 @@ PUBLISHED = {
     "resnext29_32x4d": 4_775_754,
     "seresnet20": 274_847,
     "resnext29_8x64d": 34_426_698,
+    # fast CIFAR nets. ResNet-9: Page's (Myrtle, 2018) convolutions and BN, its linear head without bias.
+    # airbench94: its 1.97M; exactly, its 1,972,792 less the frozen BN scales it holds and we omit (1,152)
+    # and its whitening conv's 24 biases (our stem conv has none).
+    "resnet9": 6_573_120,
+    "airbench94": 1_971_616,
 }
 
 STAGE_SHAPES = {  # output shape of stem, stage1..4, head for the six source-article variants

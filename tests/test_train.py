@@ -62,7 +62,8 @@ def test_unknown_recipe():
 @pytest.mark.parametrize("recipe", sorted(RECIPES))
 def test_every_recipe_runs_one_epoch_on_a_small_subset(recipe, data_dir, tmp_path):
     one_epoch = {"budget_images": 32} if RECIPES[recipe].budgeted else {"epochs": 1}  # 48 images: 2 batches
-    result = zoo.train("resnet_tiny", recipe, data_dir=data_dir, batch_size=16, limit=48,
+    variant = "airbench94" if RECIPES[recipe].whiten else "resnet_tiny"  # whitening needs its 2x2 stem of 24
+    result = zoo.train(variant, recipe, data_dir=data_dir, batch_size=16, limit=48,
                        verbose=0, out_dir=tmp_path / "runs", **one_epoch)
     assert result["status"] == "ok" and result["epochs"] == 1 and result["recipe"] == recipe
     assert 0.0 <= result["top1"] <= 1.0 and np.isfinite(result["test_loss"])
@@ -158,7 +159,9 @@ def test_time_to_target_from_the_per_epoch_test_accuracy(data_dir):
     assert len(reached["history"]["test_top1"]) == 2 and len(reached["history"]["test_loss"]) == 2
     assert reached["history"]["test_top1"][-1] == pytest.approx(reached["top1"])
     assert (reached["target_top1"], reached["epochs_to_target"]) == (0.0, 1)
-    assert reached["seconds_to_target"] == pytest.approx(reached["epoch_seconds"][0])
+    # DAWNBench: the compiling first step, the first epoch and its evaluation
+    assert reached["epoch_seconds"][0] + reached["compile_seconds"] < reached["seconds_to_target"] < \
+        reached["epoch_seconds"][0] + reached["compile_seconds"] + reached["test_seconds"]
     missed = zoo.train("resnet_tiny", "fast", target_top1=1.01, **kwargs)
     assert (missed["epochs_to_target"], missed["seconds_to_target"]) == (None, None)
     plain = zoo.train("resnet_tiny", "fast", **kwargs)

@@ -29,6 +29,9 @@ class Recipe:
     `jit_compile="auto"` means XLA on a GPU/TPU and, on a CPU, TensorFlow's oneDNN kernels (XLA:CPU
     convolutions are an order of magnitude slower: benchmarks/results/cpu-2core/README.md, "Measurements
     behind the library's choices"; JAX always compiles with XLA).
+    Fast-recipe ingredients (Jordan 2024, airbench; each composes with any variant): `bias_lr`, `lookahead`
+    (`zoo.training.lookahead`), `tta` (`zoo.training.tta`), `whiten` (`zoo.training.whiten`; the stem conv must be k x k, valid,
+    with 2·k·k·channels filters, as `airbench94`'s), and the `linear` schedule (triangular with warm-up).
     `loop="auto"` means the device loop (`zoo.training.device_loop`) on JAX with an accelerator, Keras' `fit` otherwise.
 
     A budget (`budget_seconds` of training, `budget_images` seen, or both: whichever is spent first) bounds the
@@ -49,7 +52,7 @@ class Recipe:
     warmup_epochs: float = 0.0
     label_smoothing: float = 0.0
     preprocessing: str = "unit"
-    flip: bool = False
+    flip: bool | str = False       # true: random mirror per image; "alternate": each image every other epoch
     crop_pad: int = 0
     cutout: int = 0
     validation_split: float = 0.0
@@ -62,6 +65,11 @@ class Recipe:
     budget_images: int | None = None     # stop after this many training images
     precise_bn: int = 0            # after training, re-estimate BN statistics over this many training images
     devices: int = 1               # data parallel over this many local devices (keras.distribution, JAX); 0 = all
+    bias_lr: float = 1.0           # SGD: BN offsets (beta) learn at lr x bias_lr (airbench: 64)
+    lookahead: int = 0             # > 0: average the weights every this many steps, ramped up (zoo.training.lookahead)
+    tta: int = 0                   # test-time augmentation: 0 none, 1 mirror, 2 mirror + 1-pixel translates
+    whiten: bool = False           # set the stem conv to the training patches' whitening and freeze it (airbench)
+    test_from: int = 1             # with a target (time to accuracy), score the test split after each epoch from this one
     source: str = dataclasses.field(default="", compare=False)
 
     def __post_init__(self):
@@ -72,23 +80,31 @@ class Recipe:
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 fail(field, "must be an integer >= 1")
-        for field in ("crop_pad", "cutout", "seed", "precise_bn", "devices"):
+        for field in ("crop_pad", "cutout", "seed", "precise_bn", "devices", "lookahead", "test_from"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 fail(field, "must be an integer >= 0")
         for field, low, high in (("lr", 0, math.inf), ("momentum", 0, 1), ("weight_decay", 0, 1),
                                  ("label_smoothing", 0, 1), ("validation_split", 0, 1),
-                                 ("warmup_epochs", 0, math.inf)):
+                                 ("warmup_epochs", 0, math.inf), ("bias_lr", 0, math.inf)):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (low <= value < high):
                 fail(field, f"must be a number in [{low}, {high})")
         if self.lr == 0:
             fail("lr", "must be > 0")
+        if self.bias_lr == 0:
+            fail("bias_lr", "must be > 0")
+        if self.bias_lr != 1 and self.optimizer != "sgd":
+            fail("bias_lr", f"scales SGD's step; {self.optimizer} normalizes gradients, so it must be 1 there")
+        if isinstance(self.tta, bool) or self.tta not in (0, 1, 2):
+            fail("tta", "must be 0 (none), 1 (mirror) or 2 (mirror + translates)")
         for field, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("preprocessing", MODES),
                                ("precision", PRECISIONS), ("loop", LOOPS)):
             if getattr(self, field) not in choices:
                 fail(field, f"must be one of {', '.join(choices)}")
-        for field in ("nesterov", "flip"):
+        if self.flip not in (True, False, "alternate") or not isinstance(self.flip, (bool, str)):
+            fail("flip", 'must be true, false or "alternate"')
+        for field in ("nesterov", "whiten"):
             if not isinstance(getattr(self, field), bool):
                 fail(field, "must be true or false")
         if not isinstance(self.jit_compile, bool) and self.jit_compile != "auto":
@@ -136,6 +152,13 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
            source="zoo, for a time budget (default 60 s; a sweep or --budget sets it): Adam 2e-3, batch 32, "
                   "linear decay to zero at the budget (Li et al. 2020), standardized, no augmentation, "
                   "BN statistics re-estimated on 512 training images at the end"),
+    Recipe("airbench", dataset="cifar10", epochs=10, batch_size=1024, optimizer="sgd", lr=1.5, momentum=0.85,
+           nesterov=True, weight_decay=0.009, schedule="linear", warmup_epochs=2, label_smoothing=0.2,
+           preprocessing="standardize", flip="alternate", crop_pad=2, precision="auto", bias_lr=64.0, lookahead=5,
+           tta=2, whiten=True,
+           source="Jordan 2024 (airbench94) in Keras: Nesterov SGD 1.5 (its 11.5 per 1024 summed, momentum 0.85), "
+                  "decoupled decay, BN offsets at 64x, triangular schedule, label smoothing 0.2, "
+                  "alternating flip + translate 2, lookahead every 5 steps (decay 0.95, ramped), whitened stem, TTA mirror + translates; 10 epochs"),
     Recipe("fast", dataset="cifar10", epochs=18, batch_size=512, optimizer="sgd", lr=0.4, momentum=0.9,
            nesterov=True, weight_decay=5e-4, schedule="cosine", warmup_epochs=2, label_smoothing=0.1,
            preprocessing="standardize", flip=True, crop_pad=4, precision="auto",

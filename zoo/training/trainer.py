@@ -26,6 +26,7 @@ import dataclasses
 import functools
 import itertools
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -45,13 +46,15 @@ from zoo.models.registry import resolve_spec
 from zoo.models.resnet.spec import ResNetSpec
 from zoo.models.summary import param_counts
 from zoo.training.batchnorm import reestimate_batchnorm
+from zoo.training.lookahead import Lookahead
 from zoo.training.budget import LinearDecay, Phases, TrainClock, other_seconds
-from zoo.training import optimizers
+from zoo.training import optimizers, tta
 from zoo.training.distribute import data_parallel
 from zoo.training.progress import Display
 from zoo.training.recipes import Recipe, get_recipe
 from zoo.training.result import RunResult
 from zoo.training.speed import inference_images_per_second
+from zoo.training.whiten import IMAGES as WHITEN_IMAGES, whiten_stem
 
 
 class _StopOnNaN(keras.callbacks.Callback):
@@ -184,7 +187,10 @@ def _optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Optimiz
                 initial_learning_rate=0.0 if warmup else recipe.lr, decay_steps=max(total - warmup, 1),
                 warmup_target=recipe.lr if warmup else None, warmup_steps=warmup)
     wd = recipe.weight_decay or None
-    if recipe.optimizer == "sgd":
+    if recipe.optimizer == "sgd" and recipe.bias_lr != 1:
+        opt = optimizers.SGD(lr, momentum=recipe.momentum, nesterov=recipe.nesterov, weight_decay=wd,
+                             bias_lr=recipe.bias_lr)
+    elif recipe.optimizer == "sgd":
         opt = keras.optimizers.SGD(lr, momentum=recipe.momentum, nesterov=recipe.nesterov, weight_decay=wd)
     elif recipe.optimizer == "adamw":
         opt = optimizers.for_backend(optimizers.AdamW)(lr, weight_decay=recipe.weight_decay)
@@ -285,8 +291,21 @@ def _epoch_input(x: np.ndarray, y: np.ndarray, batch_size: int) -> dict:
     return {"x": dataset.prefetch(2).with_options(options)}
 
 
+def alternating_flips(n: int, seed: int) -> np.ndarray:
+    """`flip="alternate"` (airbench): a fixed random half of the images is mirrored in even epochs and the
+    other half in odd ones, so every image is seen both ways in every two epochs (random flips leave a
+    quarter of them one way in both). Returns each image's parity; epoch e mirrors the images whose
+    `(parity + e) % 2 == 1`.
+
+    >>> p = alternating_flips(6, seed=0)
+    >>> sorted(set(((p + 0) % 2 + (p + 1) % 2).tolist()))   # each image: mirrored in exactly one of two epochs
+    [1]
+    """
+    return np.random.default_rng([seed, 1]).integers(0, 2, n)
+
+
 def _fit_full_batches(model, x, y, *, batch_size, epochs, validation, rng, progress, after_epoch, clock,
-                      callbacks=()):
+                      callbacks=(), flips=None):
     """Keras' fit, epoch by epoch on a fresh shuffle cut to whole batches, until `epochs` or the clock's
     budget is done; return the history (`clock` holds the times).
 
@@ -295,7 +314,8 @@ def _fit_full_batches(model, x, y, *, batch_size, epochs, validation, rng, progr
     The epoch's arrays are gathered once per `fit` (on TensorFlow into a `tf.data` pipeline without
     autotuning: `_epoch_input`); a `keras.utils.PyDataset` gathering each batch by index instead was
     slower on TF, its generator thread keeping the process in the kernel (benchmarks/results/cpu-2core/README.md,
-    "Measurements behind the library's choices").
+    "Measurements behind the library's choices"). `flips` (`alternating_flips`) mirrors each epoch's images
+    on the host as they are gathered, inside the timed span.
     `after_epoch(epoch, history)` runs between epochs, outside the timed span; `progress` (or None) gets the
     progress events.
     """
@@ -303,7 +323,11 @@ def _fit_full_batches(model, x, y, *, batch_size, epochs, validation, rng, progr
     events = [_StepEvents(progress, clock, epochs)] if progress else []
     for epoch, order in enumerate(_epoch_orders(len(y), batch_size, epochs, rng)):
         clock.start()
-        fit = model.fit(**_epoch_input(x[order], y[order], batch_size), epochs=epoch + 1, initial_epoch=epoch,
+        images = x[order]
+        if flips is not None:
+            mirror = (flips[order] + epoch) % 2 == 1
+            images[mirror] = images[mirror, :, ::-1]
+        fit = model.fit(**_epoch_input(images, y[order], batch_size), epochs=epoch + 1, initial_epoch=epoch,
                         validation_data=validation, shuffle=False, verbose=0,
                         callbacks=[clock, *events, _StopOnNaN(), *callbacks])
         clock.stop()
@@ -368,12 +392,22 @@ def _epoch_timing(epoch_seconds: list[float], images: int) -> dict:
     }
 
 
-def _time_to_target(test_top1: list[float], epoch_seconds: list[float], target: float | None) -> dict:
-    """Epochs and training seconds until the test top-1 first reached `target` (None: not reached)."""
+def _time_to_target(test_top1: list[float], epoch_seconds: list[float], target: float | None, *,
+                    test_seconds: list[float] = (), setup_seconds: float = 0.0) -> dict:
+    """DAWNBench's time to accuracy: the epoch whose test top-1 (NaN where the epoch was not scored) first
+    reached `target`, and the seconds from the start of training to the end of that evaluation: the
+    per-run setup (`setup_seconds`: the compiling first step, the whitening fit), every epoch and every
+    evaluation up to it (None: not reached).
+
+    >>> _time_to_target([0.5, float("nan"), 0.93], [10.0, 10.0, 10.0], 0.9, test_seconds=[2.0, 0.0, 2.0],
+    ...                 setup_seconds=5.0)["seconds_to_target"]
+    39.0
+    """
     reached = next((i for i, top1 in enumerate(test_top1) if top1 >= target), None) if target is not None else None
-    return {"target_top1": target,
-            "epochs_to_target": None if reached is None else reached + 1,
-            "seconds_to_target": None if reached is None else float(sum(epoch_seconds[:reached + 1]))}
+    spent = None if reached is None else float(
+        setup_seconds + sum(epoch_seconds[:reached + 1]) + sum(test_seconds[:reached + 1]))
+    return {"target_top1": target, "epochs_to_target": None if reached is None else reached + 1,
+            "seconds_to_target": spent}
 
 
 def _divergence(history: dict) -> str | None:
@@ -415,16 +449,20 @@ def _load(recipe: Recipe, data_dir, limit, test_limit, rng) -> dict:
                 x_test=x_test, y_test=_one_hot(y_test, num_classes))
 
 
-def _assemble(model_or_name, recipe: Recipe, train_set, x_train, precision: str):
-    """The network for the data, behind the recipe's in-model normalization and augmentation; returns
-    (training model, network, spec or None)."""
+def _assemble(model_or_name, recipe: Recipe, train_set, x_train, precision: str, phases: Phases):
+    """The network for the data, behind the recipe's in-model normalization and augmentation (and with its
+    stem whitened, `whiten`: timed as the `whiten` phase); returns (training model, network, spec or None)."""
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
     try:
         net, spec = _network(model_or_name, train_set.image_shape, train_set.num_classes)
         inputs = keras.Input(train_set.image_shape, dtype="uint8", name="image")
-        x = normalization(recipe.preprocessing, x_train)(inputs)
-        for layer in augmentation(flip=recipe.flip, crop_pad=recipe.crop_pad, cutout=recipe.cutout,
+        normalize = normalization(recipe.preprocessing, x_train)
+        if recipe.whiten:
+            with phases("whiten"):
+                whiten_stem(net, keras.ops.convert_to_numpy(normalize(x_train[:WHITEN_IMAGES])).astype("float32"))
+        x = normalize(inputs)
+        for layer in augmentation(flip=recipe.flip is True, crop_pad=recipe.crop_pad, cutout=recipe.cutout,
                                   seed=recipe.seed):
             x = layer(x)
         return keras.Model(inputs, net(x), name=net.name), net, spec
@@ -564,11 +602,11 @@ def _prepare(model_or_name, recipe: Recipe, devices: int, *, data_dir, limit, te
     steps_per_epoch = len(y_train) // batch_size
     clock = _clock(recipe, batch_size, steps_per_epoch * batch_size)
     with phases("build"):
-        model, net, spec = _assemble(model_or_name, recipe, train_set, x_train, precision)
+        model, net, spec = _assemble(model_or_name, recipe, train_set, x_train, precision, phases)
         _compile(model, net, recipe, train_set.num_classes, steps_per_epoch, jit_compile)
         loop, trainer = _loop(recipe, model, x_train, y_train, batch_size=batch_size, devices=devices, clock=clock)
     test = Scorer(model, data["x_test"], data["y_test"], batch_size=max(recipe.batch_size, EVALUATION_BATCH),
-                  phases=phases, every_epoch=every_epoch)
+                  phases=phases, every_epoch=every_epoch, tta=recipe.tta, first_epoch=recipe.test_from)
     return _Run(recipe, devices, data, precision, jit_compile, batch_size, model, net, spec, loop, trainer, clock,
                 phases, test, rng)
 
@@ -579,12 +617,27 @@ def _fit(run: _Run, out_dir, *, callbacks, tensorboard, progress) -> tuple[dict,
     if run.loop == "device" and (callbacks or tensorboard is not None):
         raise ZooError('Keras callbacks (tensorboard= included) need Keras\' fit loop; the device loop runs '
                        'an epoch in one call (use loop="keras")')
+    if run.loop == "device" and run.recipe.lookahead:
+        raise ZooError('lookahead averages the weights between steps in Keras\' fit loop; the device loop runs an '
+                       'epoch in one call (use loop="keras")')
     run_dir = _run_dir(out_dir, run.net.name, run.recipe.name)
-    callbacks = [*(callbacks or ()), *_log_callbacks(run_dir, tensorboard)] if run.loop == "keras" else []
+    callbacks = [*(callbacks or ()), *_log_callbacks(run_dir, tensorboard), *_lookahead(run)] \
+        if run.loop == "keras" else []
     history = run.trainer(batch_size=run.batch_size, callbacks=callbacks,
                           epochs=None if run.recipe.budgeted else run.recipe.epochs, validation=run.data["validation"],
                           rng=run.rng, progress=progress, after_epoch=run.test.after_epoch, clock=run.clock)
     return history, run_dir
+
+
+def _lookahead(run: _Run) -> list:
+    """The recipe's `Lookahead` callback (none without one); its progress: of the budget, else of the steps."""
+    if not run.recipe.lookahead:
+        return []
+    clock, recipe = run.clock, run.recipe
+    total = recipe.epochs * (len(run.data["y_train"]) // run.batch_size)
+    progress = clock.progress if clock.budgeted else (lambda: callback.steps / total)
+    callback = Lookahead(every=recipe.lookahead, progress=progress)
+    return [callback]
 
 
 def _describe(run: _Run, history: dict, scores: dict, inference, divergence, *, target_top1, started) -> dict:
@@ -625,7 +678,8 @@ def _describe(run: _Run, history: dict, scores: dict, inference, divergence, *, 
         "best_val_epoch": int(np.argmax(history["val_top1"])) + 1 if "val_top1" in history else None,
         "compile_seconds": clock.compile_seconds,
         **_epoch_timing(epoch_seconds, clock.images - (run.batch_size if run.loop == "keras" else 0)),
-        **_time_to_target(history.get("test_top1", []), epoch_seconds, target_top1),
+        **_time_to_target(history.get("test_top1", []), epoch_seconds, target_top1, test_seconds=run.test.seconds,
+                          setup_seconds=(clock.compile_seconds or 0.0) + run.phases.seconds.get("whiten", 0.0)),
         "inference_images_per_second": inference,
         "peak_device_memory_mb": mib(peak_device_memory()),
         "status": "diverged" if divergence else "ok",
@@ -656,8 +710,12 @@ def _loop(recipe: Recipe, model, x_train, y_train, *, batch_size: int, devices: 
     arguments and returning the history). The device loop (JAX: data on the device) compiles its epoch
     here, ahead of time, into `clock.compile_seconds`."""
     loop = resolve_loop(recipe.loop, data_bytes=x_train.nbytes + y_train.nbytes, budgeted=recipe.budgeted)
+    flips = alternating_flips(len(y_train), recipe.seed) if recipe.flip == "alternate" else None
     if loop == "keras":
-        return loop, functools.partial(_fit_full_batches, model, x_train, y_train)
+        return loop, functools.partial(_fit_full_batches, model, x_train, y_train, flips=flips)
+    if flips is not None:
+        raise ZooError('flip="alternate" mirrors images as Keras\' fit loop gathers them; the device loop keeps '
+                       'them on the device (loop="keras", or flip=true)')
     if devices > 1:
         raise ZooError(f"devices={recipe.devices} trains through Keras' fit; the device loop runs on one device "
                        "(loop=\"keras\")")
@@ -673,25 +731,40 @@ def _loop(recipe: Recipe, model, x_train, y_train, *, batch_size: int, devices: 
 
 class Scorer:
     """The test split's scores, evaluated at most once per number of epochs trained (and timed as the
-    `test` phase): after every epoch with `every_epoch` (into the history, untimed for training), and at
-    the end."""
+    `test` phase), with the recipe's test-time augmentation (`tta`, `zoo.training.tta`): after every epoch
+    from `first_epoch` on with `every_epoch` (into the history, NaN for the epochs before; outside the
+    training clock, each evaluation's seconds in `seconds` for the time to target), and at the end."""
 
-    def __init__(self, model, x, y, *, batch_size: int, phases: Phases, every_epoch: bool):
+    def __init__(self, model, x, y, *, batch_size: int, phases: Phases, every_epoch: bool, tta: int = 0,
+                 first_epoch: int = 1):
         self.model, self.x, self.y, self.batch_size = model, x, y, batch_size
-        self.phases, self.every_epoch = phases, every_epoch
+        self.phases, self.every_epoch, self.tta, self.first_epoch = phases, every_epoch, tta, first_epoch
         self._epochs, self._scores = None, None
+        self.seconds: list[float] = []  # per epoch: that epoch's evaluation (0 where it was not scored)
 
     def after(self, epochs: int) -> dict:
         if self._epochs != epochs:
+            began = time.perf_counter()
             with self.phases("test"):
-                self._scores = self.model.evaluate(self.x, self.y, batch_size=self.batch_size, verbose=0,
-                                                   return_dict=True)
-            self._epochs = epochs
+                if self.tta:
+                    self._scores = tta.scores(self.model, self.x, self.y, self.tta, batch_size=self.batch_size,
+                                              loss=self.model.loss)
+                else:
+                    self._scores = self.model.evaluate(self.x, self.y, batch_size=self.batch_size, verbose=0,
+                                                       return_dict=True)
+            self._epochs, self._last_seconds = epochs, time.perf_counter() - began
         return self._scores
 
     def after_epoch(self, epoch: int, history: dict) -> None:
-        if self.every_epoch:
-            _record(history, {f"test_{key}": value for key, value in self.after(epoch + 1).items()})
+        if not self.every_epoch:
+            return
+        if epoch + 1 < self.first_epoch:
+            self.seconds.append(0.0)
+            _record(history, {f"test_{key}": math.nan for key in ("loss", "top1", "top5")[:3 if self.y.shape[1] > 5 else 2]})
+            return
+        scores = self.after(epoch + 1)
+        self.seconds.append(self._last_seconds)
+        _record(history, {f"test_{key}": value for key, value in scores.items()})
 
 
 def _evaluate(run: _Run, *, diverged: bool, inference_batch: int | None) -> tuple[dict, float | None]:

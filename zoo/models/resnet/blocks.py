@@ -11,7 +11,7 @@ from typing import Callable, NamedTuple
 
 import keras
 
-from zoo.models.layers import BatchNormalization, ChannelPad, Conv2D
+from zoo.models.layers import BatchNormalization, ChannelPad, Conv2D, PartialDirac
 from zoo.models.resnet.spec import BLOCK_KERNEL, ResNetSpec
 
 
@@ -31,10 +31,10 @@ def factories(spec: ResNetSpec) -> Factories:
             Conv2D,
             padding="same",
             use_bias=spec.conv_bias,
-            kernel_initializer=spec.kernel_initializer,
+            kernel_initializer=PartialDirac() if spec.kernel_initializer == "dirac" else spec.kernel_initializer,
         ),
         norm=functools.partial(
-            BatchNormalization, momentum=spec.bn_momentum, epsilon=spec.bn_epsilon
+            BatchNormalization, momentum=spec.bn_momentum, epsilon=spec.bn_epsilon, scale=spec.bn_scale
         ),
         act=functools.partial(keras.layers.Activation, spec.activation),
     )
@@ -146,6 +146,8 @@ def residual_branch(x, spec: ResNetSpec, *, filters: int, stride: int, name: str
             y = f.act(name=f"{name}_act{i}")(f.norm(name=f"{name}_bn{i}")(y))
         elif not spec.preact:
             y = _last_norm(spec, f"{name}_bn{i}")(y)
+            if spec.act_before_add:
+                y = f.act(name=f"{name}_act{i}")(y)
     return y
 
 
@@ -184,7 +186,26 @@ def residual_block(x, spec: ResNetSpec, *, filters: int, stride: int, project: b
     if spec.attention in ATTENTION_BUILDERS:
         y = ATTENTION_BUILDERS[spec.attention](y, spec, name=name)
     y = drop_path(y, drop_rate, name=name)
-    return _merge(y, skip, spec, name=name, activate=not spec.preact)
+    return _merge(y, skip, spec, name=name, activate=not (spec.preact or spec.act_before_add))
+
+
+def plain_block(x, spec: ResNetSpec, *, filters: int, stride: int, name: str):
+    """`block="plain"`: one 3x3 conv-BN-act, no shortcut (dropout before the conv)."""
+    f = factories(spec)
+    x = f.conv(filters, BLOCK_KERNEL, strides=stride, name=f"{name}_conv1")(_dropout(x, spec, name=name))
+    return f.act(name=f"{name}_act1")(f.norm(name=f"{name}_bn1")(x))
+
+
+def stage_entry(x, spec: ResNetSpec, *, filters: int, stride: int, name: str):
+    """A stage's way in when `spec.stage_entry` is not `"block"`: a 3x3 conv to `filters`, then a max-pool by
+    `stride` (no padding: 31 -> 15, as torch's) placed before (`conv_pool_bn`) or after (`conv_bn_pool`) the BN-act."""
+    f = factories(spec)
+    x = f.conv(filters, BLOCK_KERNEL, name=f"{name}_conv")(x)
+    pool = keras.layers.MaxPooling2D(stride, name=f"{name}_pool") if stride > 1 else None
+    if pool and spec.stage_entry == "conv_pool_bn":
+        x = pool(x)
+    x = f.act(name=f"{name}_act")(f.norm(name=f"{name}_bn")(x))
+    return pool(x) if pool and spec.stage_entry == "conv_bn_pool" else x
 
 
 def _preactivate(x, spec, *, name):
@@ -199,11 +220,19 @@ def drop_path_rates(spec: ResNetSpec) -> list[float]:
 
 
 def stages(x, spec: ResNetSpec):
-    """All residual stages (`stage1_block1_...`), then the final BN-act of pre-activation nets."""
-    plan = zip(spec.block_plan(), drop_path_rates(spec))
-    for (stage, block, _, out_channels, stride, project), rate in plan:
-        x = residual_block(x, spec, filters=out_channels, stride=stride, project=project,
-                           name=f"stage{stage}_block{block}", drop_rate=rate)
+    """All stages (`stage1_entry_...` where the spec has entries, `stage1_block1_...`), then the final BN-act
+    of pre-activation nets."""
+    plan = list(zip(spec.block_plan(), drop_path_rates(spec)))
+    for stage, (filters, stride) in enumerate(zip(spec.stage_channels, spec.strides), start=1):
+        if spec.stage_entry != "block":
+            x = stage_entry(x, spec, filters=filters, stride=stride, name=f"stage{stage}_entry")
+        for (_, block, _, out_channels, stride, project), rate in (p for p in plan if p[0][0] == stage):
+            name = f"stage{stage}_block{block}"
+            if spec.block == "plain":
+                x = plain_block(x, spec, filters=out_channels, stride=stride, name=name)
+            else:
+                x = residual_block(x, spec, filters=out_channels, stride=stride, project=project, name=name,
+                                   drop_rate=rate)
     if spec.is_preact:
         f = factories(spec)
         x = f.act(name="post_act")(f.norm(name="post_bn")(x))
@@ -231,7 +260,9 @@ def head(x, spec: ResNetSpec, *, name: str = "head"):
     if spec.head_dropout:
         x = keras.layers.Dropout(spec.head_dropout, name=f"{name}_dropout")(x)
     logits_dtype = "float32" if spec.head_activation == "linear" else None
-    x = keras.layers.Dense(spec.num_classes, name=f"{name}_fc", dtype=logits_dtype)(x)
+    x = keras.layers.Dense(spec.num_classes, use_bias=spec.head_bias, name=f"{name}_fc", dtype=logits_dtype)(x)
+    if spec.head_scale != 1:
+        x = keras.layers.Rescaling(spec.head_scale, name=f"{name}_scale", dtype=logits_dtype)(x)
     if spec.head_activation == "softmax":
         x = keras.layers.Activation("softmax", dtype="float32", name=f"{name}_softmax")(x)
     return x

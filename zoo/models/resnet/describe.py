@@ -45,6 +45,13 @@ def body_text(spec: ResNetSpec) -> str:
         options.append(f"SE 1/{spec.se_reduction}")
     if spec.drop_path:
         options.append(f"drop path {spec.drop_path:g}")
+    if spec.stage_entry != "block":
+        options.append({"conv_bn_pool": "stages enter by conv-BN-act-pool",
+                        "conv_pool_bn": "stages enter by conv-pool-BN-act"}[spec.stage_entry])
+    if spec.act_before_add:
+        options.append("act before add")
+    if not spec.bn_scale:
+        options.append("BN without scale")
     return ", ".join([f"{spec.block} {depths} x {widths}", *options])
 
 
@@ -68,7 +75,7 @@ def head_text(spec: ResNetSpec) -> str:
     if spec.head_dropout:
         parts.append(f"dropout {spec.head_dropout:g}")
     out = "logits" if spec.head_activation == "linear" else spec.head_activation
-    parts.append(f"{spec.num_classes} {out}")
+    parts.append(f"{spec.num_classes} {out}" + (f" x {spec.head_scale:.4g}" if spec.head_scale != 1 else ""))
     return " -> ".join(parts)
 
 

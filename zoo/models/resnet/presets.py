@@ -138,6 +138,22 @@ PRESETS: dict[str, ResNetSpec] = {
         _HE_CIFAR, depths=(3, 3, 3), shortcut="conv_bn", attention="se",
         source="Hu et al. 2018 on He et al.'s ResNet-20 (1x1 conv + BN shortcuts), as osmr/imgclsmob",
     ),
+    # fast CIFAR-10 nets: stages that enter through conv + max-pool (`stage_entry`)
+    "resnet9": replace(
+        _CIFAR, depths=(1, 0, 1), widths=(128, 256, 512), strides=(2, 2, 2), stage_entry="conv_bn_pool",
+        act_before_add=True, head="gmp", head_bias=False, head_scale=0.125,
+        source="Page 2018 (Myrtle's DAWNBench ResNet-9): prep conv 64; conv-BN-ReLU-pool to 128, 256, 512, "
+               "residual pairs after the first and last; global max-pool; linear x 0.125",
+    ),
+    "airbench94": replace(
+        _CIFAR, stem_filters=24, stem_kernel=2, stem_padding="valid", stem_bn=False, stem_activation="gelu",
+        block="plain", depths=(1, 1, 1), widths=(64, 256, 256), strides=(2, 2, 2), stage_entry="conv_pool_bn",
+        activation="gelu", kernel_initializer="dirac", bn_momentum=0.4, bn_epsilon=1e-12, bn_scale=False,
+        head="gmp", head_bias=False, head_scale=1 / 9,
+        source="Jordan 2024 (airbench94's net): 2x2 stem of 24 (whitened by the recipe knob `whiten`), three "
+               "stages of conv-pool-BN-GELU + conv-BN-GELU (64, 256, 256), BN without scale (momentum 0.6 in "
+               "torch's terms), identity-initialized convs, global max-pool, linear / 9",
+    ),
     # a few thousand parameters: for tests, smoke runs and tuner demos
     "resnet_tiny": replace(
         _CIFAR, stem_filters=8, depths=(1, 1, 1), widths=(8, 16, 32), strides=(1, 2, 2),

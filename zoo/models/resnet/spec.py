@@ -23,7 +23,10 @@ from typing import Any
 
 from zoo.errors import SpecError, did_you_mean
 
-BLOCKS = ("basic", "bottleneck")
+BLOCKS = ("basic", "bottleneck", "plain")
+#: How a stage begins: its first block (strided), or a 3x3 conv then a max-pool by the stage's stride, with
+#: BN-act after the conv (Page's ResNet-9) or after the pool (airbench: a quarter of the BN work).
+STAGE_ENTRIES = ("block", "conv_bn_pool", "conv_pool_bn")
 #: Block names of specs saved before `preact` became a flag; they still load (`preact_basic` ->
 #: `block="basic", preact=True`).
 LEGACY_BLOCKS = {"preact_basic": "basic", "preact_bottleneck": "bottleneck"}
@@ -39,7 +42,7 @@ ACTIVATIONS = (
     "hard_silu", "tanh", "sigmoid", "linear",
 )
 INITIALIZERS = (
-    "he_normal", "he_uniform", "glorot_normal", "glorot_uniform", "lecun_normal", "lecun_uniform",
+    "he_normal", "he_uniform", "glorot_normal", "glorot_uniform", "lecun_normal", "lecun_uniform", "dirac",
 )
 BLOCK_KERNEL = 3  # every residual-branch spatial conv is 3x3, as in all published ResNets
 
@@ -60,11 +63,18 @@ class ResNetSpec:
     `channels // se_reduction` hidden units, Hu et al. 2018); `drop_path` (stochastic depth: the branch of
     each sample is dropped with a rate growing linearly from 0 at the first block to `drop_path` at the
     last, Huang et al. 2016).
+    `block="plain"` is one conv-BN-act without a shortcut (VGG's unit; airbench's second conv of a stage).
+    `act_before_add` moves a basic block's last activation into the branch, so the sum is not activated
+    (Page's ResNet-9: `x + act(bn(conv(act(bn(conv(x))))))`).
+    `stage_entry` other than `"block"`: each stage enters through a 3x3 conv to its width and a max-pool by
+    its stride (`conv_bn_pool`: conv-BN-act-pool, Page; `conv_pool_bn`: conv-pool-BN-act, airbench), then
+    runs its `depths[i]` blocks at stride 1 (0 is allowed: the entry alone).
     Shortcut: identity unless the block changes resolution (or, with `shortcut_when="stride_or_channels"`,
     channels); then `shortcut` decides: `conv` (1x1), `conv_bn` (1x1 + BN), `identity_pad`
     (subsample + zero channels, He et al. option A) or `avg_down` (avg-pool, 1x1 conv, BN; ResNet-D).
     Head: `gap`/`gmp` global pooling or `flatten`, optional `head_hidden` dense layer, optional dropout,
-    then `num_classes` outputs as logits (`head_activation="linear"`) or probabilities (`"softmax"`).
+    then `num_classes` outputs (a bias unless `head_bias=False`, times `head_scale`: Page's 0.125, airbench's 1/9)
+    as logits (`head_activation="linear"`) or probabilities (`"softmax"`).
     """
 
     name: str = "resnet"
@@ -97,6 +107,8 @@ class ResNetSpec:
     drop_path: float = 0.0
     activation: str = "relu"
     block_dropout: float = 0.0
+    act_before_add: bool = False
+    stage_entry: str = "block"
     # shortcut
     shortcut: str = "conv_bn"
     shortcut_when: str = "stride_or_channels"
@@ -106,12 +118,15 @@ class ResNetSpec:
     kernel_initializer: str = "he_normal"
     bn_momentum: float = 0.9
     bn_epsilon: float = 1e-5
+    bn_scale: bool = True          # False: BN without a learned scale (gamma frozen at 1, airbench)
     zero_init_last_bn: bool = False
     # head
     head: str = "gap"
     head_hidden: int = 0
     head_dropout: float = 0.0
     head_activation: str = "linear"
+    head_bias: bool = True
+    head_scale: float = 1.0
     source: str = dataclasses.field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -158,9 +173,12 @@ class ResNetSpec:
         for stage, (depth, out_channels, stride) in enumerate(
             zip(self.depths, self.stage_channels, self.strides), start=1
         ):
+            if self.stage_entry != "block":  # the entry conv and pool did the stride and the channels
+                channels, stride = out_channels, 1
             for block in range(1, depth + 1):
                 s = stride if block == 1 else 1
-                project = s != 1 or (self.shortcut_when == "stride_or_channels" and channels != out_channels)
+                project = self.block != "plain" and (
+                    s != 1 or (self.shortcut_when == "stride_or_channels" and channels != out_channels))
                 yield stage, block, channels, out_channels, s, project
                 channels = out_channels
 
@@ -171,8 +189,14 @@ class ResNetSpec:
         c_in, k = self.input_shape[2], self.stem_kernel
         total = (k * k * c_in * self.stem_filters // 2 + 9 * self.stem_filters // 2 * self.stem_filters // 2
                  + 9 * self.stem_filters // 2 * self.stem_filters) if self.stem_deep else k * k * c_in * self.stem_filters
+        channels = self.stem_filters
+        for cout in self.stage_channels if self.stage_entry != "block" else ():
+            total += 9 * channels * cout
+            channels = cout
         for _, _, cin, cout, _, project in self.block_plan():
-            if self.is_bottleneck:
+            if self.block == "plain":
+                total += 9 * cin * cout
+            elif self.is_bottleneck:
                 width = self.branch_width(cout)
                 total += cin * width + 9 * width * width // self.groups + width * cout
             else:
@@ -310,13 +334,15 @@ def _validate(spec: ResNetSpec) -> None:
                   "groups", "base_width", "se_reduction"):
         _int(spec, field)
     _int(spec, "stem_kernel")
-    if spec.stem_kernel % 2 == 0:
-        _fail("stem_kernel", spec.stem_kernel, "must be odd (even kernels shift 'same'-padded features)")
+    if spec.stem_kernel % 2 == 0 and spec.stem_padding != "valid":
+        _fail("stem_kernel", spec.stem_kernel,
+              "must be odd with stem_padding='same' (even kernels shift 'same'-padded features; 'valid' takes any)")
     _int(spec, "head_hidden", 0)
     for field in ("stem_padding", "stem_pool_padding", "shortcut_padding"):
         _choice(spec, field, PADDINGS)
     _choice(spec, "stem_pool", POOLS)
     _choice(spec, "block", BLOCKS)
+    _choice(spec, "stage_entry", STAGE_ENTRIES)
     _choice(spec, "attention", ATTENTIONS)
     _choice(spec, "shortcut", SHORTCUTS)
     _choice(spec, "shortcut_when", SHORTCUT_WHEN)
@@ -325,17 +351,20 @@ def _validate(spec: ResNetSpec) -> None:
     _choice(spec, "stem_activation", ACTIVATIONS)
     _choice(spec, "activation", ACTIVATIONS)
     _choice(spec, "kernel_initializer", INITIALIZERS)
-    for field in ("stem_deep", "stem_bn", "stride_in_1x1", "preact", "conv_bias", "zero_init_last_bn"):
+    for field in ("stem_deep", "stem_bn", "stride_in_1x1", "preact", "conv_bias", "zero_init_last_bn",
+                  "act_before_add", "bn_scale", "head_bias"):
         _bool(spec, field)
     _fraction(spec, "bn_momentum", 0.0, 1.0, closed_low=False)
     _fraction(spec, "bn_epsilon", 0.0, 1.0, closed_low=False)
     _fraction(spec, "block_dropout", 0.0, 1.0, closed_low=True)
     _fraction(spec, "drop_path", 0.0, 1.0, closed_low=True)
     _fraction(spec, "head_dropout", 0.0, 1.0, closed_low=True)
+    _fraction(spec, "head_scale", 0.0, math.inf, closed_low=False)
     if not isinstance(spec.source, str):
         _fail("source", spec.source, "must be a string")
 
-    for field in ("depths", "widths", "strides"):
+    _int_tuple(spec, "depths", 0 if spec.stage_entry != "block" else 1)
+    for field in ("widths", "strides"):
         _int_tuple(spec, field, 1)
     lengths = {len(spec.depths), len(spec.widths), len(spec.strides)}
     if len(lengths) != 1:
@@ -348,6 +377,12 @@ def _validate(spec: ResNetSpec) -> None:
         _fail("stem_filters", spec.stem_filters, "must be >= 2 with stem_deep (its first convs use half)")
     if spec.zero_init_last_bn and spec.is_preact:
         _fail("zero_init_last_bn", True, "needs a block with a final BN; pre-activation blocks (preact) have none")
+    if spec.block == "plain":
+        for field, plain in (("preact", False), ("attention", "none"), ("drop_path", 0.0), ("zero_init_last_bn", False)):
+            if getattr(spec, field) != plain:
+                _fail(field, getattr(spec, field), f"needs a residual block (with block='plain' it must be {plain!r})")
+    if spec.act_before_add and (spec.block != "basic" or spec.preact):
+        _fail("act_before_add", True, "applies to post-activation basic blocks (block='basic', preact=False)")
     for field, plain in (("stride_in_1x1", False), ("groups", 1), ("base_width", 64)):
         if getattr(spec, field) != plain and not spec.is_bottleneck:
             _fail(field, getattr(spec, field),
@@ -355,7 +390,7 @@ def _validate(spec: ResNetSpec) -> None:
 
     for stage, block, c_in, c_out, stride, project in spec.block_plan():
         where = f"stage{stage} block{block}"
-        if c_in != c_out and not project:
+        if c_in != c_out and not project and spec.block != "plain":
             raise SpecError(
                 f"shortcut_when='stride' but {where} changes channels {c_in}->{c_out} at stride 1, "
                 "so its identity shortcut cannot be added; use shortcut_when='stride_or_channels'"
@@ -382,8 +417,9 @@ def _downsampling_steps(spec: ResNetSpec):
         yield "stem", where, spec.stem_kernel, spec.stem_stride if i == 0 else 1, spec.stem_padding
     if spec.stem_pool != "none":
         yield "stem", "the stem pool", spec.stem_pool_size, spec.stem_pool_stride, spec.stem_pool_padding
+    pooled = spec.stage_entry != "block"  # an entry's max-pool floors (torch's and airbench's sizes: 31 -> 15)
     for stage, stride in enumerate(spec.strides, start=1):
-        yield f"stage{stage}", f"stage{stage}", 1, stride, "same"
+        yield f"stage{stage}", f"stage{stage}", stride if pooled else 1, stride, "valid" if pooled else "same"
 
 
 def _walk_sizes(spec: ResNetSpec, size) -> list[tuple[str, int, int]]:
