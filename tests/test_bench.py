@@ -214,7 +214,9 @@ def test_time_to_accuracy_columns_and_summary(offline, tmp_path):
     assert "target top-1 0.00%" in sweep.runs[0].label
     table = run_sweep(sweep, out=tmp_path / "t", verbose=0, log=quiet, plots=False)
     assert table["target_top1"].tolist() == [0.0, 0.0] and table["epochs_to_target"].tolist() == [1, 1]
-    assert (table["seconds_to_target"] == table["train_seconds"]).all()  # one epoch: reached after it
+    # one epoch: reached after it, its compiling step and its evaluation (DAWNBench) included
+    assert (table["seconds_to_target"] > table["train_seconds"] + table["compile_seconds"]).all()
+    assert (table["seconds_to_target"] < table["wall_seconds"]).all()
     assert set(read_history(tmp_path / "t", table.iloc[0])) >= {"test_top1", "test_loss"}
     assert table["loop"].tolist() == ["keras", "keras"] and table["jit_compile"].notna().all()
     assert table["inference_images_per_second"].isna().all() and (table["inference_seconds"] == 0).all()  # batch 0

@@ -157,7 +157,7 @@ def test_a_tiny_net_trains_with_every_fast_ingredient_and_times_its_target(data_
 
 
 def test_alternating_flip_mirrors_each_image_in_every_other_epoch(data_dir):
-    from zoo.training.trainer import alternating_flips
+    from zoo.training.loops import alternating_flips
 
     parity = alternating_flips(1000, seed=3)
     assert 400 < parity.sum() < 600 and (alternating_flips(1000, seed=3) == parity).all()

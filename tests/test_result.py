@@ -52,6 +52,6 @@ def test_train_returns_a_run_result_that_fills_its_columns(tmp_path, monkeypatch
     # no inference timing, no accelerator, no error
     assert unset <= {"epochs_planned", "budget_seconds", "best_val_top1", "best_val_epoch", "target_top1",
                      "epochs_to_target", "seconds_to_target", "inference_images_per_second",
-                     "peak_device_memory_mb", "error", "top5", "seconds_per_epoch"}, unset
+                     "peak_device_memory_mb", "error", "top5", "seconds_per_epoch", "resumed_from_epoch"}, unset
     saved = json.loads((tmp_path / result.run_dir.split("/")[-1] / "result.json").read_text())
     assert saved["top1"] == result.top1 and set(saved) == {f.name for f in fields(RunResult)}

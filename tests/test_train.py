@@ -232,7 +232,7 @@ def test_the_nan_stop_never_writes_training_state_from_the_callback_thread():
         def jax_state_sync(self):
             self.syncs += 1
 
-    from zoo.training.trainer import _StopOnNaN
+    from zoo.training.loops import _StopOnNaN
 
     model, stop = Model(), _StopOnNaN()
     stop.set_model(model)
@@ -288,8 +288,8 @@ def test_precise_bn_with_fewer_images_than_its_batch_still_reestimates():
 
 def test_an_epoch_feeds_whole_batches_and_tensorflow_without_autotuning():
     """A budget stops `fit` mid-epoch; on TensorFlow the abandoned iterator of an autotuned tf.data pipeline
-    stalled the next traced call for as long as the run had trained (zoo.training.trainer._epoch_input)."""
-    from zoo.training.trainer import _epoch_input
+    stalled the next traced call for as long as the run had trained (zoo.training.loops._epoch_input)."""
+    from zoo.training.loops import _epoch_input
 
     x = np.arange(70 * 2 * 2, dtype="uint8").reshape(70, 2, 2, 1)
     y = np.eye(2, dtype="float32")[np.arange(70) % 2]

@@ -25,7 +25,7 @@ import keras
 from zoo.runtime import cpu_features, cpuinfo
 
 ENVIRONMENT_KEYS = ("backend", "backend_version", "keras_version", "device", "cpu_features", "host",
-                    "python_version", "zoo_version", "git_sha")
+                    "load_average", "python_version", "zoo_version", "git_sha")
 
 _BACKEND_MODULE = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch", "numpy": "numpy"}
 
@@ -80,6 +80,23 @@ def git_sha(where: str | None = None) -> str:
     return sha + ("+dirty" if dirty else "")
 
 
+def load_average() -> str | None:
+    """The host's 1-, 5- and 15-minute load averages, as `uptime` prints them (None where the system has none).
+
+    Why: a timed row measured beside other work is wrong (the same run took 3x longer on a busy 2-core
+    machine). Written when the row is, after the run: a run alone on N cores shows about N; more means
+    something else ran beside it, and the row's times should be measured again.
+
+    >>> value = load_average()
+    >>> value is None or len(value.split()) == 3
+    True
+    """
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except (AttributeError, OSError):
+        return None
+
+
 def environment() -> dict[str, str]:
     """The environment columns every benchmark row carries."""
     from zoo import __version__
@@ -91,6 +108,7 @@ def environment() -> dict[str, str]:
         "device": device_name(),
         "cpu_features": cpu_features(),
         "host": socket.gethostname(),
+        "load_average": load_average(),
         "python_version": platform.python_version(),
         "zoo_version": __version__,
         "git_sha": git_sha(),

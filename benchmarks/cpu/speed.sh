@@ -31,6 +31,9 @@ if [[ ${2:-} == bf16 ]]; then
       --out "$out/resnet18_cifar-32-b64-$precision"
     python -m zoo throughput resnet50 --input-size 96 --batch-size 32 --precision $precision "${bf16[@]}" \
       --out "$out/resnet50-96-b32-$precision"
+    # the fast CIFAR net of the time-to-accuracy table, at its recipe's batch
+    python -m zoo throughput airbench94 --input-size 32 --batch-size 1024 --precision $precision "${bf16[@]}" \
+      --out "$out/airbench94-32-b1024-$precision"
   done
   exit 0
 fi

@@ -16,6 +16,9 @@ def add_parser(sub) -> None:
     p.add_argument("--list", action="store_true", help="list the built-in sweeps and stop")
     p.add_argument("--out", metavar="DIR", help="table folder (default: bench/<sweep>)")
     p.add_argument("--data-dir", metavar="DIR", help="where the dataset files are (else ZOO_DATA_DIR)")
+    p.add_argument("--set", type=override, action="append", metavar="FIELD=VALUE", dest="spec_set",
+                   help="fix an architecture (ResNetSpec) field in every run, e.g. --set stem_kernel=7 "
+                        "(changes the run ids)")
     p.add_argument("--knob", type=override, action="append", metavar="KNOB=VALUE",
                    help="override a recipe knob in every run, e.g. --knob epochs=2 (changes the run ids)")
     p.add_argument("--budget", type=budget, metavar="BUDGET",
@@ -55,7 +58,7 @@ def run(args) -> int:
     if not args.sweep:
         raise ZooError("give a sweep name (`zoo bench --list`) or a .toml file")
     sweep = load_sweep(args.sweep, extra_overrides={**dict(args.knob or []), **(args.budget or {})},
-                       max_epochs=args.max_epochs)
+                       max_epochs=args.max_epochs, spec_overrides=dict(args.spec_set or []))
     if args.variants:
         from fnmatch import fnmatchcase
 

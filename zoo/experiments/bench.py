@@ -37,11 +37,12 @@ import keras
 import pandas as pd
 
 from zoo.backends import BACKEND_PACKAGES
-from zoo.environment import environment, mib, peak_host_memory
+from zoo.environment import environment, load_average, mib, peak_host_memory
 from zoo.errors import ZooError, error_text
 from zoo.experiments.claims import Heartbeat, claim, holder, release
 from zoo.experiments.isolate import ProcessDied, call_isolated
-from zoo.experiments.results import append_rows, check_writable, locked, read_table, summary_markdown, write_history
+from zoo.experiments.results import (HISTORIES, append_rows, check_writable, locked, read_table, summary_markdown,
+                                     write_history)
 from zoo.experiments.sweeps import PlannedRun, Sweep, pending_runs
 from zoo.files import write_text_atomic
 from zoo.training.budget import other_seconds
@@ -49,6 +50,10 @@ from zoo.training.progress import Display
 from zoo.training.recipes import get_recipe
 from zoo.training.result import table_row
 
+#: Where `train_row` hands `write_run_files` the effective spec of a run with spec overrides.
+SPEC_KEY = "_spec"
+#: The table folder's subfolder holding unfinished runs' checkpoints (one folder per run id, removed when done).
+CHECKPOINTS = "checkpoints"
 OOM_MARKERS = ("resource_exhausted", "resource exhausted", "out of memory", "outofmemory", "oom when allocating",
                "failed to allocate")
 
@@ -61,9 +66,11 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return any(marker in text for marker in OOM_MARKERS)
 
 
-def _train_kwargs(run: PlannedRun, data_dir, verbose: int, tensorboard, progress) -> dict:
-    """`zoo.train`'s arguments for `run` (progress and TensorBoard only when asked for)."""
+def _train_kwargs(run: PlannedRun, data_dir, verbose: int, tensorboard, progress, checkpoint=None) -> dict:
+    """`zoo.train`'s arguments for `run` (progress, TensorBoard and a checkpoint folder only when asked for)."""
     extra = {"progress": progress} if progress else {}
+    if checkpoint is not None:
+        extra["checkpoint"] = checkpoint
     if tensorboard:
         extra["tensorboard"] = Path(tensorboard) / f"{run.run_id}-{run.variant}"
     return dict(**extra, data_dir=data_dir, limit=run.limit, test_limit=run.test_limit, out_dir=None, verbose=verbose,
@@ -73,20 +80,22 @@ def _train_kwargs(run: PlannedRun, data_dir, verbose: int, tensorboard, progress
 
 def train_row(run: PlannedRun, *, sweep: str, data_dir=None, verbose: int = 1, train_fn: Callable | None = None,
               progress: Callable[[dict], None] | None = None, tensorboard: str | Path | None = None,
-              release_session: bool = True) -> tuple[dict, dict | None, str | None]:
+              release_session: bool = True, checkpoint: Path | None = None) -> tuple[dict, dict | None, str | None]:
     """Train one planned run, writing no file: (its table row, its history or None, the traceback of its
     failure or None). Never raises for a failing run. `progress` gets its training progress events
     (`zoo.training.progress`); with `tensorboard`, its TensorBoard logs go to `tensorboard/<run_id>-<variant>`.
-    `release_session=False` skips clearing Keras' session afterwards (a process that ends with the run)."""
+    `release_session=False` skips clearing Keras' session afterwards (a process that ends with the run).
+    With `checkpoint` (a folder), the run saves its state after every epoch and continues from there when it
+    was killed before (`zoo.training.checkpoint`; Keras' fit loop only: other loops train without one)."""
     if train_fn is None:
         from zoo.training.trainer import train as train_fn
     row = planned_row(run, sweep)
     start = time.perf_counter()
-    kwargs = _train_kwargs(run, data_dir, verbose, tensorboard, progress)
+    kwargs = _train_kwargs(run, data_dir, verbose, tensorboard, progress, checkpoint)
     result, history, failure = None, None, None
     try:
         try:
-            result = train_fn(run.variant, run.recipe, **kwargs)
+            result = train_fn(run.model(), run.recipe, **kwargs)
         except Exception as exc:
             if not is_out_of_memory(exc):
                 raise
@@ -96,7 +105,7 @@ def train_row(run: PlannedRun, *, sweep: str, data_dir=None, verbose: int = 1, t
                 raise
             _release()
             kwargs["batch_size"] = batch // 2
-            result = train_fn(run.variant, run.recipe, **kwargs)
+            result = train_fn(run.model(), run.recipe, **kwargs)
     except Exception as exc:  # the row records it; the sweep goes on
         row["status"] = "oom" if is_out_of_memory(exc) else "failed"
         row["error"] = error_text(exc)
@@ -110,10 +119,13 @@ def train_row(run: PlannedRun, *, sweep: str, data_dir=None, verbose: int = 1, t
             note = f"out of memory at batch {row['oom_retry_from_batch']}; retried at {row['batch_size']}"
             row["error"] = f"{note}; {row['error']}" if row.get("error") else note
         history = {**result.get("history", {}), "epoch_seconds": result.get("epoch_seconds", [])}
+        if run.spec:  # the architecture as trained, beside the history (`write_run_files`)
+            history[SPEC_KEY] = result.get("spec")
     del result
     if release_session:
         _release()
     row["peak_host_memory_mb"] = mib(peak_host_memory())
+    row["load_average"] = load_average()  # after the run: what ran beside it shows here
     row["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     row["wall_seconds"] = time.perf_counter() - start
     row["other_seconds"] = other_seconds(row, row["wall_seconds"])
@@ -126,6 +138,9 @@ def write_run_files(out: Path, run: PlannedRun, row: dict, history: dict | None,
     if failure:
         write_text_atomic(Path(out) / "errors" / f"{run.run_id}.txt", failure)
     if history is not None:
+        spec = history.pop(SPEC_KEY, None)
+        if spec is not None:
+            write_text_atomic(Path(out) / HISTORIES / f"{run.run_id}.spec.json", json.dumps(spec, indent=1))
         row["history_file"] = write_history(out, run.run_id, history)
     return row
 
@@ -133,6 +148,7 @@ def write_run_files(out: Path, run: PlannedRun, row: dict, history: dict | None,
 def run_one(run: PlannedRun, *, sweep: str, out: Path, **kwargs) -> dict:
     """Train one planned run (`train_row`'s arguments) and return its table row, its history and failure
     written into the table folder `out` (never raises for a failing run)."""
+    kwargs.setdefault("checkpoint", Path(out) / CHECKPOINTS / run.run_id)
     return write_run_files(out, run, *train_row(run, sweep=sweep, **kwargs))
 
 
@@ -140,6 +156,7 @@ def planned_row(run: PlannedRun, sweep: str) -> dict:
     """A run's row before it trains: what it is and where it runs (this process's environment)."""
     return {"run_id": run.run_id, "sweep": sweep, "variant": run.variant, "dataset": run.dataset,
             "recipe": run.recipe, "overrides": json.dumps(run.overrides, sort_keys=True), "seed": run.seed,
+            "spec_overrides": json.dumps(run.spec, sort_keys=True) if run.spec else None,
             "inference_batch": run.inference_batch, **environment(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
 

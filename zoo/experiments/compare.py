@@ -36,6 +36,7 @@ SETUP = ("epochs", "budget_seconds", "budget_images", "train_images")  # differe
 DEFAULT_KEYS = ("variant", "dataset", "recipe")
 SPEED = "train_images_per_second"
 TIME = "train_seconds"
+SPEC = "spec_overrides"
 
 
 @dataclass
@@ -117,10 +118,14 @@ def _check_table(label: str, frame: pd.DataFrame, keys: list[str], metric: str) 
 
 def compare(tables: dict[str, pd.DataFrame], *, on=DEFAULT_KEYS, metric: str = "top1",
             allow_mismatch: bool = False) -> Comparison:
-    """Compare the tables (the first is the baseline) on the `on` keys."""
+    """Compare the tables (the first is the baseline) on the `on` keys. With the default keys, rows whose
+    architecture a sweep changed (`spec_overrides`) are told apart from the registered variant's."""
     if len(tables) < 2:
         raise ZooError("compare needs at least two tables")
     keys = list(on)
+    if tuple(on) == DEFAULT_KEYS and any(SPEC in f and f[SPEC].notna().any() for f in tables.values()):
+        keys.insert(1, SPEC)
+        tables = {label: f.assign(**{SPEC: f[SPEC].fillna("") if SPEC in f else ""}) for label, f in tables.items()}
     labels = list(tables)
     for label, frame in tables.items():
         _check_table(label, frame, keys, metric)

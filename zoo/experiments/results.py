@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -72,6 +73,9 @@ PLANNED: tuple[Column, ...] = (
     Column("dataset", "string", "dataset name asked for"),
     Column("recipe", "string", "training recipe (`zoo recipes`)"),
     Column("overrides", "string", "recipe knobs changed from the recipe's defaults, as JSON"),
+    Column("spec_overrides", "string", "architecture (ResNetSpec) fields changed from the variant's, as JSON (a "
+                                       "sweep's `spec` axes, `zoo bench --set`); the whole spec is in "
+                                       "`histories/<run_id>.spec.json`; empty for the registered variant"),
     Column("seed", "Int64", "random seed (weights, shuffling, augmentation, subset choice)"),
 )
 WHERE: tuple[Column, ...] = (
@@ -82,6 +86,9 @@ WHERE: tuple[Column, ...] = (
     Column("cpu_features", "string", "the host CPU's kernel-deciding flags (`avx2 fma avx512f avx512_bf16 ...`): "
                                      "one model name covers CPUs with and without AVX-512 or bfloat16"),
     Column("host", "string", "host name of the machine"),
+    Column("load_average", "string", "the host's 1-, 5- and 15-minute load averages when the row was written: about "
+                                     "the core count for a run alone; more means other work ran beside it and the "
+                                     "row's times should be measured again"),
     Column("node", "string", "Ray node the run ran on (`zoo bench --ray`): node id (8 hex digits) @ IP; empty "
                              "for runs in the sweep's own process or host"),
     Column("attempts", "Int64", "how many times the run was started (`zoo bench --ray` retries a run whose worker "
@@ -266,20 +273,34 @@ def read_history(folder: str | os.PathLike, row) -> dict:
 
 def time_to_accuracy(table: pd.DataFrame) -> pd.DataFrame:
     """One row per (variant, data, recipe, overrides, target) with a time-to-accuracy target: seeds run,
-    seeds that reached it, and medians of the seconds and epochs to it and of the final top-1.
+    seeds that reached it, medians of the seconds and epochs to it and of the final top-1, and the means
+    with their 95% intervals over seeds (`zoo.experiments.stats`; the seconds' only when every seed
+    reached the target: a mean over the seeds that did would flatter the configuration).
 
     >>> rows = [{"run_id": str(s), "variant": "v", "recipe": "fast", "seed": s, "target_top1": 0.9,
     ...          "seconds_to_target": t, "epochs_to_target": e, "top1": 0.91, "status": "ok"}
     ...         for s, t, e in ((0, 10.0, 5), (1, 12.0, 6), (2, None, None))]
     >>> time_to_accuracy(conform(pd.DataFrame(rows)))[["variant", "seeds", "reached", "median s"]].values.tolist()
     [['v', 3, 2, 12.0]]
+    >>> summary = time_to_accuracy(conform(pd.DataFrame(rows[:2])))   # both seeds reached it
+    >>> summary[["mean s ± 95%", "mean top-1 % ± 95%"]].values.tolist()
+    [['11.0 ± 12.7 (n=2)', '91.00 ± 0.00 (n=2)']]
     """
     import numpy as np
+
+    from zoo.experiments.stats import interval
+
+    def spread(values, scale: float = 1.0, digits: int = 1) -> str | None:
+        found = interval(values)
+        if not found.n:
+            return None
+        half = "n/a" if not math.isfinite(found.half) else f"{scale * found.half:.{digits}f}"
+        return f"{scale * found.mean:.{digits}f} ± {half} (n={found.n})"
 
     runs = table[table["target_top1"].notna()]
     if not len(runs):
         return pd.DataFrame()
-    keys = ["variant", "dataset_source", "recipe", "overrides", "target_top1"]
+    keys = ["variant", "spec_overrides", "dataset_source", "recipe", "overrides", "target_top1"]
     out = []
     for key, group in runs.groupby(keys, dropna=False, sort=False):
         ok = group["status"].eq("ok")
@@ -287,12 +308,16 @@ def time_to_accuracy(table: pd.DataFrame) -> pd.DataFrame:
         epochs = group["epochs_to_target"].astype("float64").where(ok).fillna(np.inf)
         median_s, median_epochs = float(np.median(seconds)), float(np.median(epochs))
         values = dict(zip(keys, key))
-        out.append({"variant": values["variant"], "data": values["dataset_source"], "recipe": values["recipe"],
+        spec = {"spec": values["spec_overrides"]} if runs["spec_overrides"].notna().any() else {}
+        out.append({"variant": values["variant"], **spec, "data": values["dataset_source"], "recipe": values["recipe"],
                     "overrides": values["overrides"], "target %": f"{100 * values['target_top1']:.2f}",
                     "seeds": len(group), "reached": int(group["seconds_to_target"].notna().sum()),
                     "median s": round(median_s, 1) if np.isfinite(median_s) else None,
                     "median epochs": median_epochs if np.isfinite(median_epochs) else None,
-                    "median top-1 %": round(100 * float(group["top1"].astype("float64").median()), 2)})
+                    "median top-1 %": round(100 * float(group["top1"].astype("float64").median()), 2),
+                    "mean s ± 95%": spread(group["seconds_to_target"]) if ok.all() and np.isfinite(seconds).all()
+                    else None,
+                    "mean top-1 % ± 95%": spread(group["top1"].where(ok), scale=100, digits=2)})
     return pd.DataFrame(out)
 
 

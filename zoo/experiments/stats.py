@@ -106,7 +106,7 @@ def sampling_half(top1: float, test_images) -> float:
 
 #: A claim (X beats Y) needs at least this many seeds a side (the project's rule); fewer are never ranked.
 MIN_SEEDS = 3
-GROUP = ("variant", "recipe", "dataset_source", "overrides")
+GROUP = ("variant", "spec_overrides", "recipe", "dataset_source", "overrides")
 
 
 def seed_summary(table):
@@ -126,7 +126,8 @@ def seed_summary(table):
     import pandas as pd
 
     ok = table[table["status"] == "ok"] if "status" in table else table
-    keys = [k for k in GROUP if k in ok]
+    # spec_overrides only where a run changed the architecture: other tables keep their columns
+    keys = [k for k in GROUP if k in ok and (k != "spec_overrides" or ok[k].notna().any())]
     if not len(ok) or "top1" not in ok:
         return pd.DataFrame()
     rows = []

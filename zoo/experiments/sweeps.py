@@ -18,6 +18,8 @@ A sweep file (the built-in ones are in `benchmarks/sweeps/`)::
     variants = ["resnet18_cifar"]
     recipes = ["fast"]
     grid = { epochs = [16, 24], lr = [0.2, 0.4] }           # one run per combination (x seeds)
+    spec = { stem_kernel = [3, 7], head = "gmp" }           # architecture: a list is an axis, a value is fixed
+                               # (depths, widths, strides: a list of lists is an axis)
 
     [[group]]
     variants = ["resnet18_cifar10_tf2", "resnet*_cifar"]   # names or globs over the registry
@@ -55,7 +57,9 @@ except ImportError:  # Python 3.10
     import tomli as tomllib
 
 GROUP_KEYS = ("variants", "recipes", "datasets", "seeds", "backends", "limit", "test_limit", "inference_batch",
-              "target_top1", "overrides", "grid")
+              "target_top1", "overrides", "grid", "spec")
+#: spec fields whose value is itself a list: for them only a list of lists is an axis
+TUPLE_FIELDS = ("input_shape", "depths", "widths", "strides")
 BACKENDS = ("tensorflow", "jax", "torch")
 BUDGET_KNOBS = ("budget_seconds", "budget_images")
 TOP_KEYS = ("description", "defaults", "group")
@@ -75,10 +79,13 @@ class PlannedRun:
     target_top1: float | None = None
     test_limit: int | None = None
     backend: str | None = None  # None: the sweep process's own
+    spec: dict = field(default_factory=dict)  # ResNetSpec fields changed from the variant's
 
     @property
     def run_id(self) -> str:
         key = [self.variant, self.dataset, self.recipe, self.seed, self.overrides, self.limit]
+        if self.spec:  # runs of the registered architecture keep the ids they always had
+            key.append({"spec": self.spec})
         if self.target_top1 is not None:  # runs without a target keep the ids they always had
             key.append(self.target_top1)
         if self.test_limit is not None:  # likewise for runs without a test limit
@@ -93,8 +100,17 @@ class PlannedRun:
         knobs = " ".join(f"{k}={v}" for k, v in self.overrides.items())
         target = f" · target top-1 {self.target_top1:.2%}" if self.target_top1 is not None else ""
         backend = f" · {self.backend}" if self.backend else ""
-        return (f"{self.variant} · {self.dataset} · {self.recipe} · seed {self.seed}" + (f" · {knobs}" if knobs else "")
-                + target + backend)
+        spec = " · spec " + " ".join(f"{k}={v}" for k, v in self.spec.items()) if self.spec else ""
+        return (f"{self.variant}{spec} · {self.dataset} · {self.recipe} · seed {self.seed}"
+                + (f" · {knobs}" if knobs else "") + target + backend)
+
+    def model(self):
+        """What `zoo.train` builds: the variant's name, or its spec with this run's fields changed."""
+        if not self.spec:
+            return self.variant
+        from zoo.models.registry import resolve_spec
+
+        return resolve_spec(self.variant, **self.spec)
 
 
 @dataclass(frozen=True)
@@ -143,13 +159,14 @@ def _int_or_none(value, key: str, where: str, minimum: int = 1) -> int | None:
 
 
 def parse_sweep(text: str, *, name: str, extra_overrides: dict | None = None,
-                max_epochs: int | None = None) -> Sweep:
+                max_epochs: int | None = None, spec_overrides: dict | None = None) -> Sweep:
     """Parse sweep TOML; validates every name and knob before anything runs.
 
     `extra_overrides` (recipe knobs) apply to every run over the file's own; a budget among them replaces
     the file's budgets (`zoo bench --budget 10m`: every run gets 600 training seconds and no images budget).
     `max_epochs` caps runs whose recipe asks for more epochs (their overrides then show the cap; shorter
-    runs are left as they are).
+    runs are left as they are). `spec_overrides` (`zoo bench --set FIELD=VALUE`) fix spec fields in every
+    run, over the file's own.
     """
     try:
         data = tomllib.loads(text)
@@ -166,7 +183,8 @@ def parse_sweep(text: str, *, name: str, extra_overrides: dict | None = None,
     runs: list[PlannedRun] = []
     for index, group in enumerate(groups, 1):
         runs += _group_runs(defaults, group, where=f"sweep {name} group {index}",
-                            extra_overrides=extra_overrides or {}, max_epochs=max_epochs)
+                            extra_overrides=extra_overrides or {}, max_epochs=max_epochs,
+                            spec_overrides=spec_overrides or {})
     seen: dict[str, PlannedRun] = {}
     for run in runs:
         seen.setdefault(run.run_id, run)  # a run listed twice runs once
@@ -183,8 +201,34 @@ def _grid(value, where: str) -> list[dict]:
     return [dict(zip(value, combination)) for combination in itertools.product(*value.values())]
 
 
+def _spec_points(value, where: str, fixed: dict) -> list[dict]:
+    """`spec = { stem_kernel = [3, 7], head = "gmp" }` -> one dict of spec fields per combination; `fixed`
+    (`--set`) replaces the file's value of a field."""
+    if not isinstance(value, dict):
+        raise ZooError(f"{where}: spec must be a table of FIELD = value or [values], got {value!r}")
+    axes = {}
+    for field_name, values in {**value, **{k: v for k, v in fixed.items()}}.items():
+        is_axis = isinstance(values, list) and (field_name not in TUPLE_FIELDS or any(isinstance(v, list)
+                                                                                       for v in values))
+        if is_axis and field_name not in fixed and not values:
+            raise ZooError(f"{where}: spec {field_name} must be a value or a non-empty list of values, got []")
+        axes[field_name] = values if is_axis and field_name not in fixed else [values]
+    return [dict(zip(axes, combination)) for combination in itertools.product(*axes.values())]
+
+
+def _check_spec(variant: str, spec: dict, where: str) -> None:
+    """Refuse, at planning, a spec change the variant cannot take, naming the field and the value."""
+    from zoo.errors import SpecError
+    from zoo.models.registry import resolve_spec
+
+    try:
+        resolve_spec(variant, **spec)
+    except SpecError as exc:
+        raise ZooError(f"{where}: {variant} with spec {json.dumps(spec, sort_keys=True)}: {exc}") from None
+
+
 def _group_runs(defaults: dict, group: dict, *, where: str, extra_overrides: dict,
-                max_epochs: int | None) -> list[PlannedRun]:
+                max_epochs: int | None, spec_overrides: dict) -> list[PlannedRun]:
     for key in list(defaults) + list(group):
         if key not in GROUP_KEYS:
             raise ZooError(f"{where}: unknown key {key!r}; expected {', '.join(GROUP_KEYS)}")
@@ -215,6 +259,9 @@ def _group_runs(defaults: dict, group: dict, *, where: str, extra_overrides: dic
     if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float))
                                or not 0 <= target <= 1):
         raise ZooError(f"{where}: target_top1 must be a test top-1 fraction in [0, 1], got {target!r}")
+    specs = _spec_points(merged.get("spec", {}), where, spec_overrides)
+    for variant, spec in itertools.product(variants, specs):
+        _check_spec(variant, spec, where)
     runs = []
     for recipe_name, point in itertools.product(recipes, grid):
         overrides = {**base, **point, **extra_overrides}
@@ -222,11 +269,12 @@ def _group_runs(defaults: dict, group: dict, *, where: str, extra_overrides: dic
         if max_epochs is not None and recipe.epochs > max_epochs and not recipe.budgeted:
             overrides["epochs"] = max_epochs
         datasets = _names(merged.get("datasets", [recipe.dataset]), "datasets", where)
-        for variant, dataset, seed, backend in itertools.product(variants, datasets, seeds, backends):
+        for variant, spec, dataset, seed, backend in itertools.product(variants, specs, datasets, seeds, backends):
             runs.append(PlannedRun(variant=variant, recipe=recipe_name, dataset=dataset, seed=seed,
                                    overrides=dict(sorted(overrides.items())), limit=limit,
                                    inference_batch=inference_batch, test_limit=test_limit,
-                                   target_top1=None if target is None else float(target), backend=backend))
+                                   target_top1=None if target is None else float(target), backend=backend,
+                                   spec=dict(sorted(spec.items()))))
     return runs
 
 
@@ -249,7 +297,8 @@ def builtin_sweeps() -> dict[str, Path]:
     return found
 
 
-def load_sweep(name_or_path: str, *, extra_overrides: dict | None = None, max_epochs: int | None = None) -> Sweep:
+def load_sweep(name_or_path: str, *, extra_overrides: dict | None = None, max_epochs: int | None = None,
+               spec_overrides: dict | None = None) -> Sweep:
     """A sweep by built-in name (`quick`, `articles`, `all-variants`) or by TOML file path."""
     path = Path(name_or_path)
     if not (path.suffix == ".toml" and path.exists()):
@@ -265,7 +314,8 @@ def load_sweep(name_or_path: str, *, extra_overrides: dict | None = None, max_ep
         raise ZooError(f"cannot read sweep file {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise ZooError(f"sweep file {path} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
-    return parse_sweep(text, name=path.stem, extra_overrides=extra_overrides, max_epochs=max_epochs)
+    return parse_sweep(text, name=path.stem, extra_overrides=extra_overrides, max_epochs=max_epochs,
+                       spec_overrides=spec_overrides)
 
 
 def pending_runs(sweep: Sweep, table, *, retry_failed: bool = False) -> list[PlannedRun]:

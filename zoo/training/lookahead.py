@@ -47,12 +47,16 @@ class Lookahead(keras.callbacks.Callback):
     def __init__(self, *, every: int, decay: float = 0.95, progress: Callable[[], float]):
         super().__init__()
         self.every, self.decay, self.progress = every, decay, progress
-        self.steps, self._slow, self._variables = 0, None, None
+        self.steps, self.slow, self._variables = 0, None, None
+
+    def resume(self, slow: list, steps: int) -> None:
+        """Continue from a checkpoint (`zoo.training.checkpoint`): its average and step count."""
+        self.slow, self.steps = [a.copy() for a in slow], steps
 
     def on_train_begin(self, logs=None):
-        if self._slow is None:
-            self._variables = averaged_variables(self.model)
-            self._slow = [keras.ops.convert_to_numpy(v).copy() for v in self._variables]
+        self._variables = averaged_variables(self.model)
+        if self.slow is None:
+            self.slow = [keras.ops.convert_to_numpy(v).copy() for v in self._variables]
 
     def on_train_batch_end(self, batch, logs=None):
         self.steps += 1
@@ -61,5 +65,5 @@ class Lookahead(keras.callbacks.Callback):
         alpha = self.decay ** self.every * min(max(self.progress(), 0.0), 1.0) ** 3
         for i, variable in enumerate(self._variables):
             current = keras.ops.convert_to_numpy(variable)
-            self._slow[i] = alpha * self._slow[i] + (1.0 - alpha) * current
-            variable.assign(self._slow[i].astype(current.dtype))
+            self.slow[i] = alpha * self.slow[i] + (1.0 - alpha) * current
+            variable.assign(self.slow[i].astype(current.dtype))

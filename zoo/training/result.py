@@ -61,6 +61,9 @@ class RunResult(Mapping):
                                                 "it", unit="images")
     images_seen: int = column("Int64", "run", "training images the run trained on, the first (compiling) step "
                                               "included", unit="images")
+    resumed_from_epoch: int = column("Int64", "run", "the epoch a checkpoint resumed the run from after an "
+                                                     "interruption (`zoo bench` reruns continue killed runs); empty "
+                                                     "when it ran in one go")
     epochs_done: float = column("Float64", "run", "images_seen / train_images: fractional epochs")
     schedule: str = column("string", "run", "learning-rate schedule: constant, linear or cosine (fitted to the "
                                             "budget, or to the epochs when there is none)")
@@ -88,7 +91,9 @@ class RunResult(Mapping):
     best_val_epoch: int = column("Int64", "accuracy", "epoch (1-based) of best_val_top1")
     target_top1: float = column("Float64", "accuracy", "time-to-accuracy target (test top-1, 0..1) when the sweep "
                                                        "sets one; the test split is then evaluated after every "
-                                                       "epoch, untimed, and never steers training")
+                                                       "epoch from the recipe's test_from on (outside "
+                                                       "train_seconds, inside seconds_to_target) and never steers "
+                                                       "training")
     epochs_to_target: int = column("Int64", "accuracy", "first epoch whose test top-1 reached target_top1 (empty: "
                                                         "never)")
     # -- time ---------------------------------------------------------------------------------------------------
@@ -116,9 +121,12 @@ class RunResult(Mapping):
     other_seconds: float = column("Float64", "time", "the rest of wall_seconds (environment, bookkeeping, freeing "
                                                      "memory); data + build + train + validation + precise_bn + test "
                                                      "+ inference + other = wall", unit="s")
-    seconds_to_target: float = column("Float64", "time", "train_seconds of the epochs up to epochs_to_target: time "
-                                                         "to accuracy, compilation and evaluation excluded (empty: "
-                                                         "target not reached)", unit="s")
+    seconds_to_target: float = column("Float64", "time", "time to accuracy by DAWNBench's rule: from the start of "
+                                                         "training (the compiling first step and a whitening fit "
+                                                         "included) to the end of the evaluation that first reached "
+                                                         "target_top1, every epoch and evaluation before it (test-time "
+                                                         "augmentation included) counted (empty: not reached)",
+                                      unit="s")
     seconds_per_epoch: float = column("Float64", "time", "median epoch time, first epoch excluded when there are two "
                                                          "or more", unit="s")
     train_images_per_second: float = column("Float64", "time", "training images per second over train_seconds",

@@ -24,9 +24,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import itertools
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -38,7 +36,7 @@ import numpy as np
 from zoo import runtime
 from zoo.data import load_dataset
 from zoo.data.preprocess import augmentation, normalization
-from zoo.environment import backend_module, mib, peak_device_memory, reset_peak_memory
+from zoo.environment import mib, peak_device_memory, reset_peak_memory
 from zoo.errors import DatasetError, ZooError
 from zoo.files import write_text_atomic
 from zoo.models.macs import count_macs
@@ -47,8 +45,11 @@ from zoo.models.resnet.spec import ResNetSpec
 from zoo.models.summary import param_counts
 from zoo.training.batchnorm import reestimate_batchnorm
 from zoo.training.lookahead import Lookahead
+from zoo.training.loops import alternating_flips, fit_full_batches, fit_on_device
+from zoo.training.scoring import Scorer, divergence, epoch_timing, time_to_target
+from zoo.training.checkpoint import Checkpoint, capture as capture_state, restore as restore_state, run_key
 from zoo.training.budget import LinearDecay, Phases, TrainClock, other_seconds
-from zoo.training import optimizers, tta
+from zoo.training import optimizers
 from zoo.training.distribute import data_parallel
 from zoo.training.progress import Display
 from zoo.training.recipes import Recipe, get_recipe
@@ -57,24 +58,6 @@ from zoo.training.speed import inference_images_per_second
 from zoo.training.whiten import IMAGES as WHITEN_IMAGES, whiten_stem
 
 
-class _StopOnNaN(keras.callbacks.Callback):
-    """Stop training at a NaN or infinite loss, from Keras' callback thread (`async_safe`), so that checking
-    the loss does not wait for every step; it may stop a few steps later.
-
-    Not `keras.callbacks.TerminateOnNaN`: it sets `self.model.stop_training`, and on JAX reading
-    `Callback.model` writes the training state back into the model's variables. From the callback
-    thread that write races the training loop, which may by then have donated that state to the next
-    step: the variables are left holding deleted buffers ("Buffer has been deleted or donated" at the
-    next evaluate). `self._model` is the same model without that write.
-    """
-
-    async_safe = True
-
-    def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not np.isfinite(loss) and not self._model.stop_training:
-            print(f"Batch {batch}: loss became {float(loss)}, stopping training")
-            self._model.stop_training = True
 
 
 def has_accelerator() -> bool:
@@ -212,160 +195,6 @@ def _clock(recipe: Recipe, batch_size: int, train_images: int) -> TrainClock:
                       warmup_images=warmup)
 
 
-class _StepEvents(keras.callbacks.Callback):
-    """Reports training progress to `report` as plain dicts (`zoo.training.progress`): a "step" event at most every
-    `interval` seconds (epoch, step, loss, `fraction` of the run done: of its budget when it has one, else of
-    its epochs). The loss is read after the budget clock has waited for the step anyway."""
-
-    def __init__(self, report: Callable[[dict], None], clock, epochs: int | None, interval: float = 0.5):
-        super().__init__()
-        self.report, self.clock, self.epochs, self.interval = report, clock, epochs, interval
-        self._epoch, self._last = 0, 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        now = time.monotonic()
-        if now - self._last < self.interval:
-            return
-        self._last = now
-        steps = self.params.get("steps") or batch + 1
-        loss = (logs or {}).get("loss")
-        self.report({"event": "step", "epoch": self._epoch + 1, "epochs": self.epochs, "step": batch + 1,
-                     "steps": steps, "fraction": _fraction(self.clock, self.epochs, self._epoch + (batch + 1) / steps),
-                     "loss": None if loss is None else float(keras.ops.convert_to_numpy(loss))})
-
-
-def _fraction(clock, epochs: int | None, epochs_done: float) -> float:
-    """How much of the run is done: of its budget when it has one, else of its epochs."""
-    if clock.budgeted:
-        return min(clock.progress(), 1.0)
-    return min(epochs_done / epochs, 1.0) if epochs else 0.0
-
-
-def _epoch_event(epoch: int, epochs: int | None, history: dict, clock) -> dict:
-    """The "epoch" progress event after `epoch` (0-based): the history's last values and the epoch's seconds."""
-    return {"event": "epoch", "epoch": epoch + 1, "epochs": epochs, "fraction": _fraction(clock, epochs, epoch + 1),
-            "seconds": clock.epoch_seconds[-1] if clock.epoch_seconds else None,
-            "logs": {key: values[-1] for key, values in history.items() if values}}
-
-
-def _epoch_orders(n: int, batch_size: int, epochs: int | None, rng):
-    """Each epoch's shuffle, cut to whole batches (the `n % batch_size` images left out change every epoch);
-    endless when `epochs` is None (a budgeted run stops itself)."""
-    used = n // batch_size * batch_size
-    for _ in itertools.count() if epochs is None else range(epochs):
-        yield rng.permutation(n)[:used]
-
-
-def _record(history: dict, logs: dict) -> None:
-    for key, value in logs.items():
-        history.setdefault(key, []).append(float(value))
-
-
-def _finite(history: dict) -> bool:
-    return bool(np.all(np.isfinite(history.get("loss", [0.0]))))
-
-
-def _epoch_input(x: np.ndarray, y: np.ndarray, batch_size: int) -> dict:
-    """`fit`'s data for one epoch of whole batches: the arrays, or on TensorFlow a `tf.data` pipeline of them
-    without tf.data's autotuning.
-
-    Why: a budget stops `fit` mid-epoch, and TensorFlow then destroys the abandoned iterator of the dataset
-    Keras made from the arrays whenever Python's garbage collector reaches it, usually in the next traced
-    call (the test evaluation). With autotuning on, that destructor waited for the autotuner's thread to
-    end its current sleep, which grows with the iterator's age: in about one run in four the test
-    evaluation stalled for as long as the run had trained (9-12 s after a 10-s budget, 40-45 s after 40 s;
-    benchmarks/results/cpu-2core/README.md). The same pipeline without autotuning (a batch gathered ahead,
-    as Keras' prefetch does) trains at the same speed and is destroyed at once. TensorFlow is already
-    loaded on this backend; the zoo takes the module Keras loaded instead of importing it.
-    """
-    if keras.backend.backend() != "tensorflow":
-        return {"x": x, "y": y, "batch_size": batch_size}
-    tf = backend_module()
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    options.experimental_optimization.apply_default_optimizations = False
-    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size, drop_remainder=True)
-    return {"x": dataset.prefetch(2).with_options(options)}
-
-
-def alternating_flips(n: int, seed: int) -> np.ndarray:
-    """`flip="alternate"` (airbench): a fixed random half of the images is mirrored in even epochs and the
-    other half in odd ones, so every image is seen both ways in every two epochs (random flips leave a
-    quarter of them one way in both). Returns each image's parity; epoch e mirrors the images whose
-    `(parity + e) % 2 == 1`.
-
-    >>> p = alternating_flips(6, seed=0)
-    >>> sorted(set(((p + 0) % 2 + (p + 1) % 2).tolist()))   # each image: mirrored in exactly one of two epochs
-    [1]
-    """
-    return np.random.default_rng([seed, 1]).integers(0, 2, n)
-
-
-def _fit_full_batches(model, x, y, *, batch_size, epochs, validation, rng, progress, after_epoch, clock,
-                      callbacks=(), flips=None):
-    """Keras' fit, epoch by epoch on a fresh shuffle cut to whole batches, until `epochs` or the clock's
-    budget is done; return the history (`clock` holds the times).
-
-    Every step sees a full batch: one compiled shape (no second compilation for a last partial batch
-    under XLA) and no odd batch sizes, which crash TensorFlow 2.21's oneDNN CPU kernels for some graphs.
-    The epoch's arrays are gathered once per `fit` (on TensorFlow into a `tf.data` pipeline without
-    autotuning: `_epoch_input`); a `keras.utils.PyDataset` gathering each batch by index instead was
-    slower on TF, its generator thread keeping the process in the kernel (benchmarks/results/cpu-2core/README.md,
-    "Measurements behind the library's choices"). `flips` (`alternating_flips`) mirrors each epoch's images
-    on the host as they are gathered, inside the timed span.
-    `after_epoch(epoch, history)` runs between epochs, outside the timed span; `progress` (or None) gets the
-    progress events.
-    """
-    history: dict[str, list[float]] = {}
-    events = [_StepEvents(progress, clock, epochs)] if progress else []
-    for epoch, order in enumerate(_epoch_orders(len(y), batch_size, epochs, rng)):
-        clock.start()
-        images = x[order]
-        if flips is not None:
-            mirror = (flips[order] + epoch) % 2 == 1
-            images[mirror] = images[mirror, :, ::-1]
-        fit = model.fit(**_epoch_input(images, y[order], batch_size), epochs=epoch + 1, initial_epoch=epoch,
-                        validation_data=validation, shuffle=False, verbose=0,
-                        callbacks=[clock, *events, _StopOnNaN(), *callbacks])
-        clock.stop()
-        for key, values in fit.history.items():
-            history.setdefault(key, []).extend(float(v) for v in values)
-        if not _finite(history):
-            break
-        after_epoch(epoch, history)
-        if progress:
-            progress(_epoch_event(epoch, epochs, history, clock))
-        if clock.done:
-            break
-    return history
-
-
-def _fit_on_device(trainer, *, epochs, validation, rng, progress, after_epoch, batch_size, clock):
-    """The device loop (`zoo.training.device_loop`): one compiled call per epoch on the same shuffles as
-    `_fit_full_batches`; validation after each epoch, outside the timed span. Returns the history and fills
-    `clock`'s epoch seconds and validation seconds (no budgets: `resolve_loop` refuses them)."""
-    history: dict[str, list[float]] = {}
-    seconds = clock.epoch_seconds
-    for epoch, order in enumerate(_epoch_orders(trainer.examples, batch_size, epochs, rng)):
-        start = time.perf_counter()
-        logs = trainer.run(order.reshape(trainer.steps, batch_size))  # returns floats: the device is done
-        seconds.append(time.perf_counter() - start)
-        if validation is not None and np.isfinite(logs["loss"]):
-            began = time.perf_counter()
-            scores = trainer.model.evaluate(*validation, batch_size=batch_size, verbose=0, return_dict=True)
-            clock.validation_seconds += time.perf_counter() - began
-            logs.update({f"val_{key}": value for key, value in scores.items()})
-        _record(history, logs)
-        if not _finite(history):
-            break
-        after_epoch(epoch, history)
-        if progress:
-            progress(_epoch_event(epoch, epochs, history, clock))
-    clock.images = trainer.examples // batch_size * batch_size * len(seconds)
-    return history
 
 
 #: Images per forward pass when re-estimating BN statistics (few eager calls; the population statistics
@@ -380,45 +209,6 @@ def _one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
     return np.eye(num_classes, dtype="float32")[labels]
 
 
-def _epoch_timing(epoch_seconds: list[float], images: int) -> dict:
-    """Training speed: the first epoch alone (it carries leftover warm-up effects) and, over all `images`
-    trained after the first (compiling) step, images per second."""
-    total = float(sum(epoch_seconds))
-    steady = epoch_seconds[1:] if len(epoch_seconds) > 1 else epoch_seconds
-    return {
-        "first_epoch_seconds": float(epoch_seconds[0]) if epoch_seconds else None,
-        "seconds_per_epoch": float(np.median(steady)) if steady else None,
-        "train_images_per_second": images / total if total else None,
-    }
-
-
-def _time_to_target(test_top1: list[float], epoch_seconds: list[float], target: float | None, *,
-                    test_seconds: list[float] = (), setup_seconds: float = 0.0) -> dict:
-    """DAWNBench's time to accuracy: the epoch whose test top-1 (NaN where the epoch was not scored) first
-    reached `target`, and the seconds from the start of training to the end of that evaluation: the
-    per-run setup (`setup_seconds`: the compiling first step, the whitening fit), every epoch and every
-    evaluation up to it (None: not reached).
-
-    >>> _time_to_target([0.5, float("nan"), 0.93], [10.0, 10.0, 10.0], 0.9, test_seconds=[2.0, 0.0, 2.0],
-    ...                 setup_seconds=5.0)["seconds_to_target"]
-    39.0
-    """
-    reached = next((i for i, top1 in enumerate(test_top1) if top1 >= target), None) if target is not None else None
-    spent = None if reached is None else float(
-        setup_seconds + sum(epoch_seconds[:reached + 1]) + sum(test_seconds[:reached + 1]))
-    return {"target_top1": target, "epochs_to_target": None if reached is None else reached + 1,
-            "seconds_to_target": spent}
-
-
-def _divergence(history: dict) -> str | None:
-    """Why a run counts as diverged (a non-finite loss stopped it), or None.
-
-    TerminateOnNaN ends the epoch early but Keras still records it, so the history holds the bad loss.
-    """
-    for epoch, value in enumerate(history.get("loss", []), 1):
-        if not np.isfinite(value):
-            return f"loss became {value} in epoch {epoch}; training stopped"
-    return None
 
 
 def _load(recipe: Recipe, data_dir, limit, test_limit, rng) -> dict:
@@ -523,7 +313,7 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
           measure_inference: bool = False, inference_batch: int = 256, track_test: bool = False,
           target_top1: float | None = None, callbacks: list | None = None,
           progress: Callable[[dict], None] | None = None, tensorboard: str | Path | None = None,
-          **overrides) -> RunResult:
+          checkpoint: str | Path | None = None, **overrides) -> RunResult:
     """Train a variant (name, `ResNetSpec` or built model) with a recipe; return what it measured (a
     `zoo.training.result.RunResult`, read like a dict: `result["top1"]`).
 
@@ -536,11 +326,16 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
     epochs' summaries to that folder (`tensorboard --logdir` on it or on its parent).
     `measure_inference` adds `inference_images_per_second` (a fixed batch of `inference_batch` test
     images through the trained model, after a warm-up call, synchronized on the host).
-    `track_test` evaluates the test split after every epoch (outside the timed span) into the history's
-    `test_top1` / `test_loss`; `target_top1` (a fraction, implies `track_test`) adds time-to-accuracy:
-    `epochs_to_target` and `seconds_to_target`, the training seconds of the epochs up to the first whose
-    test top-1 reached the target (empty when none did). Like DAWNBench, the test split is only measured,
+    `track_test` evaluates the test split after every epoch from the recipe's `test_from` on (outside the
+    training clock; with its test-time augmentation, `tta`) into the history's `test_top1` / `test_loss`
+    (NaN before `test_from`); `target_top1` (a fraction, implies `track_test`) adds time to accuracy by
+    DAWNBench's rule: `epochs_to_target`, and `seconds_to_target` from the start of training (the compiling
+    first step and the whitening fit included) to the end of the first evaluation that reached the target,
+    every epoch and evaluation before it counted (empty when none did). The test split is only measured,
     it never changes the training. `callbacks` are Keras callbacks added to every `fit` call (Keras' loop).
+    With `checkpoint` (a folder), the training state is saved there after every epoch and a rerun of the
+    same run continues from the last saved epoch (`zoo.training.checkpoint`; Keras' fit loop: the device
+    loop, an epoch in one compiled call, trains without); the folder is removed once the run is done.
     `progress` gets the training's progress events (`zoo.training.progress`); by default, with `verbose`, a
     `zoo.training.progress.Display` on stderr shows them (a live bar on a terminal, a line per epoch elsewhere).
 
@@ -557,14 +352,27 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
         reset_peak_memory()
         started = time.time()
         display = Display() if progress is None and verbose else None  # train's own, shown while it trains
+        saved = Checkpoint(checkpoint, run_key(_definition(run, model_or_name, limit, test_limit, target_top1))) \
+            if checkpoint is not None else None
         with display or contextlib.nullcontext():
             history, run_dir = _fit(run, out_dir, callbacks=callbacks, tensorboard=tensorboard,
-                                    progress=progress or display)
-        divergence = _divergence(history)
-        scores, inference = _evaluate(run, diverged=bool(divergence),
+                                    progress=progress or display, checkpoint=saved)
+        why_diverged = divergence(history)
+        scores, inference = _evaluate(run, diverged=bool(why_diverged),
                                       inference_batch=inference_batch if measure_inference else None)
-        record = _describe(run, history, scores, inference, divergence, target_top1=target_top1, started=started)
-        return _save(run, record, run_dir, wall=time.perf_counter() - began)
+        record = _describe(run, history, scores, inference, why_diverged, target_top1=target_top1, started=started)
+        result = _save(run, record, run_dir, wall=time.perf_counter() - began)
+        if saved is not None:
+            saved.remove()
+        return result
+
+
+def _definition(run, model_or_name, limit, test_limit, target_top1) -> dict:
+    """What makes two runs the same run, for a checkpoint's key: the net, every recipe knob, the data."""
+    net = run.spec.to_dict() if run.spec else getattr(model_or_name, "name", str(model_or_name))
+    knobs = {k: getattr(run.recipe, k) for k in run.recipe.__dataclass_fields__ if k != "source"}
+    return {"net": net, "recipe": run.recipe.name, "knobs": knobs, "limit": limit, "test_limit": test_limit,
+            "target_top1": target_top1, "backend": keras.backend.backend(), "precision": run.precision}
 
 
 @dataclasses.dataclass
@@ -585,6 +393,7 @@ class _Run:
     phases: Phases
     test: Scorer
     rng: np.random.Generator
+    resumed_from: int | None = None  # the epoch a checkpoint resumed the run from
 
 
 def _prepare(model_or_name, recipe: Recipe, devices: int, *, data_dir, limit, test_limit, every_epoch) -> _Run:
@@ -611,9 +420,10 @@ def _prepare(model_or_name, recipe: Recipe, devices: int, *, data_dir, limit, te
                 phases, test, rng)
 
 
-def _fit(run: _Run, out_dir, *, callbacks, tensorboard, progress) -> tuple[dict, Path | None]:
+def _fit(run: _Run, out_dir, *, callbacks, tensorboard, progress, checkpoint=None) -> tuple[dict, Path | None]:
     """Train to the recipe's epochs or budget; return the history and the run's folder (under `out_dir`,
-    None without it). Keras' loop also gets `callbacks` and the run's CSV / TensorBoard logs."""
+    None without it). Keras' loop also gets `callbacks` and the run's CSV / TensorBoard logs; with a
+    `checkpoint`, it resumes from the saved state and saves after every epoch."""
     if run.loop == "device" and (callbacks or tensorboard is not None):
         raise ZooError('Keras callbacks (tensorboard= included) need Keras\' fit loop; the device loop runs '
                        'an epoch in one call (use loop="keras")')
@@ -621,11 +431,33 @@ def _fit(run: _Run, out_dir, *, callbacks, tensorboard, progress) -> tuple[dict,
         raise ZooError('lookahead averages the weights between steps in Keras\' fit loop; the device loop runs an '
                        'epoch in one call (use loop="keras")')
     run_dir = _run_dir(out_dir, run.net.name, run.recipe.name)
-    callbacks = [*(callbacks or ()), *_log_callbacks(run_dir, tensorboard), *_lookahead(run)] \
+    lookahead = _lookahead(run)
+    callbacks = [*(callbacks or ()), *_log_callbacks(run_dir, tensorboard), *lookahead] \
         if run.loop == "keras" else []
+    resume, after_epoch, restored = {}, run.test.after_epoch, None
+    if checkpoint is not None and run.loop == "keras":  # the device loop trains without (an epoch is one call)
+        state = dict(model=run.model, rng=run.rng, clock=run.clock, scorer=run.test, phases=run.phases,
+                     lookahead=lookahead[0] if lookahead else None)
+        if (saved := checkpoint.load()) is not None:
+            restored = restore_state(*saved, **state)
+            run.resumed_from = restored["epochs_done"]
+            resume = {"start_epoch": restored["epochs_done"], "history": restored["history"]}
+
+        def after_epoch(epoch: int, history: dict) -> None:
+            run.test.after_epoch(epoch, history)
+            meta, arrays = capture_state(**state, history=history, epochs_done=epoch + 1)
+            if restored is not None:  # the compile seconds of every process the run has used
+                meta["clock"]["compile_seconds"] = (meta["clock"]["compile_seconds"] or 0.0) + \
+                    restored["compile_seconds"]
+            began = time.perf_counter()
+            checkpoint.save(meta, arrays)
+            # between this epoch's end and the next one's start: the time to target counts it (DAWNBench)
+            run.test.seconds[-1] += time.perf_counter() - began
     history = run.trainer(batch_size=run.batch_size, callbacks=callbacks,
                           epochs=None if run.recipe.budgeted else run.recipe.epochs, validation=run.data["validation"],
-                          rng=run.rng, progress=progress, after_epoch=run.test.after_epoch, clock=run.clock)
+                          rng=run.rng, progress=progress, after_epoch=after_epoch, clock=run.clock, **resume)
+    if restored is not None:  # this process compiled its first step again: both count
+        run.clock.compile_seconds = (run.clock.compile_seconds or 0.0) + restored["compile_seconds"]
     return history, run_dir
 
 
@@ -677,8 +509,9 @@ def _describe(run: _Run, history: dict, scores: dict, inference, divergence, *, 
         "best_val_top1": max(history["val_top1"]) if "val_top1" in history else None,
         "best_val_epoch": int(np.argmax(history["val_top1"])) + 1 if "val_top1" in history else None,
         "compile_seconds": clock.compile_seconds,
-        **_epoch_timing(epoch_seconds, clock.images - (run.batch_size if run.loop == "keras" else 0)),
-        **_time_to_target(history.get("test_top1", []), epoch_seconds, target_top1, test_seconds=run.test.seconds,
+        "resumed_from_epoch": run.resumed_from,
+        **epoch_timing(epoch_seconds, clock.images - (run.batch_size if run.loop == "keras" else 0)),
+        **time_to_target(history.get("test_top1", []), epoch_seconds, target_top1, test_seconds=run.test.seconds,
                           setup_seconds=(clock.compile_seconds or 0.0) + run.phases.seconds.get("whiten", 0.0)),
         "inference_images_per_second": inference,
         "peak_device_memory_mb": mib(peak_device_memory()),
@@ -712,7 +545,7 @@ def _loop(recipe: Recipe, model, x_train, y_train, *, batch_size: int, devices: 
     loop = resolve_loop(recipe.loop, data_bytes=x_train.nbytes + y_train.nbytes, budgeted=recipe.budgeted)
     flips = alternating_flips(len(y_train), recipe.seed) if recipe.flip == "alternate" else None
     if loop == "keras":
-        return loop, functools.partial(_fit_full_batches, model, x_train, y_train, flips=flips)
+        return loop, functools.partial(fit_full_batches, model, x_train, y_train, flips=flips)
     if flips is not None:
         raise ZooError('flip="alternate" mirrors images as Keras\' fit loop gathers them; the device loop keeps '
                        'them on the device (loop="keras", or flip=true)')
@@ -725,46 +558,10 @@ def _loop(recipe: Recipe, model, x_train, y_train, *, batch_size: int, devices: 
     clock.compile_seconds = epochs.compile_seconds
 
     def fit(*, callbacks, **kwargs):  # callbacks: refused before this point (Keras' fit loop only)
-        return _fit_on_device(epochs, **kwargs)
+        return fit_on_device(epochs, **kwargs)
     return loop, fit
 
 
-class Scorer:
-    """The test split's scores, evaluated at most once per number of epochs trained (and timed as the
-    `test` phase), with the recipe's test-time augmentation (`tta`, `zoo.training.tta`): after every epoch
-    from `first_epoch` on with `every_epoch` (into the history, NaN for the epochs before; outside the
-    training clock, each evaluation's seconds in `seconds` for the time to target), and at the end."""
-
-    def __init__(self, model, x, y, *, batch_size: int, phases: Phases, every_epoch: bool, tta: int = 0,
-                 first_epoch: int = 1):
-        self.model, self.x, self.y, self.batch_size = model, x, y, batch_size
-        self.phases, self.every_epoch, self.tta, self.first_epoch = phases, every_epoch, tta, first_epoch
-        self._epochs, self._scores = None, None
-        self.seconds: list[float] = []  # per epoch: that epoch's evaluation (0 where it was not scored)
-
-    def after(self, epochs: int) -> dict:
-        if self._epochs != epochs:
-            began = time.perf_counter()
-            with self.phases("test"):
-                if self.tta:
-                    self._scores = tta.scores(self.model, self.x, self.y, self.tta, batch_size=self.batch_size,
-                                              loss=self.model.loss)
-                else:
-                    self._scores = self.model.evaluate(self.x, self.y, batch_size=self.batch_size, verbose=0,
-                                                       return_dict=True)
-            self._epochs, self._last_seconds = epochs, time.perf_counter() - began
-        return self._scores
-
-    def after_epoch(self, epoch: int, history: dict) -> None:
-        if not self.every_epoch:
-            return
-        if epoch + 1 < self.first_epoch:
-            self.seconds.append(0.0)
-            _record(history, {f"test_{key}": math.nan for key in ("loss", "top1", "top5")[:3 if self.y.shape[1] > 5 else 2]})
-            return
-        scores = self.after(epoch + 1)
-        self.seconds.append(self._last_seconds)
-        _record(history, {f"test_{key}": value for key, value in scores.items()})
 
 
 def _evaluate(run: _Run, *, diverged: bool, inference_batch: int | None) -> tuple[dict, float | None]:

@@ -18,9 +18,9 @@ from zoo.models.layers import subsamples_strided_1x1
 from zoo.models.resnet.spec import BLOCK_KERNEL, ResNetSpec
 
 #: Spec values the reference reproduces; anything else is refused with the field named.
-SUPPORTED = {"block": ("basic", "bottleneck"), "shortcut": ("conv", "conv_bn", "avg_down"),
-             "stem_deep": (False,), "head": ("gap", "gmp"), "activation": ("relu",),
-             "stem_activation": ("relu", "linear"), "head_hidden": (0,), "head_activation": ("linear",),
+SUPPORTED = {"block": ("basic", "bottleneck", "plain"), "shortcut": ("conv", "conv_bn", "avg_down"),
+             "stem_deep": (False,), "head": ("gap", "gmp"), "activation": ("relu", "gelu"),
+             "stem_activation": ("relu", "gelu", "linear"), "head_hidden": (0,), "head_activation": ("linear",),
              "block_dropout": (0.0,), "preact": (False,), "attention": ("none",), "drop_path": (0.0,)}
 
 
@@ -33,8 +33,8 @@ def unsupported(spec: ResNetSpec) -> str | None:
 
 
 def _modules(spec: ResNetSpec):
-    """(nn, conv, bn, Block) for this spec: the torch layer constructors with its bias and BN settings."""
-    import torch
+    """(nn, conv, bn, act, Block, Scale, entry) for this spec: the torch layer constructors with its bias, BN and
+    activation settings, its blocks and its stage entries."""
     from torch import nn
 
     class Subsample(nn.Module):
@@ -54,20 +54,29 @@ def _modules(spec: ResNetSpec):
         return nn.Conv2d(cin, cout, kernel, stride, padding=kernel // 2, groups=groups, bias=spec.conv_bias)
 
     def bn(channels):
-        return nn.BatchNorm2d(channels, eps=spec.bn_epsilon, momentum=1 - spec.bn_momentum)
+        norm = nn.BatchNorm2d(channels, eps=spec.bn_epsilon, momentum=1 - spec.bn_momentum)
+        norm.weight.requires_grad_(spec.bn_scale)  # airbench's frozen scale
+        return norm
+
+    def act(name=None):
+        return {"relu": lambda: nn.ReLU(inplace=True), "gelu": nn.GELU}[name or spec.activation]()
 
     class Block(nn.Module):
         def __init__(self, cin, cout, stride, project):
             super().__init__()
-            if spec.block == "basic":
-                self.branch = nn.Sequential(conv(cin, cout, BLOCK_KERNEL, stride), bn(cout), nn.ReLU(inplace=True),
+            self.last = act()
+            if spec.block == "plain":
+                self.branch = nn.Sequential(conv(cin, cout, BLOCK_KERNEL, stride), bn(cout))
+            elif spec.block == "basic":
+                self.branch = nn.Sequential(conv(cin, cout, BLOCK_KERNEL, stride), bn(cout), act(),
                                             conv(cout, cout, BLOCK_KERNEL), bn(cout))
+                if spec.act_before_add:
+                    self.branch.append(act())
             else:
                 width = spec.branch_width(cout)
                 s1, s2 = (stride, 1) if spec.stride_in_1x1 else (1, stride)
-                self.branch = nn.Sequential(conv(cin, width, 1, s1), bn(width), nn.ReLU(inplace=True),
-                                            conv(width, width, BLOCK_KERNEL, s2, spec.groups), bn(width),
-                                            nn.ReLU(inplace=True),
+                self.branch = nn.Sequential(conv(cin, width, 1, s1), bn(width), act(),
+                                            conv(width, width, BLOCK_KERNEL, s2, spec.groups), bn(width), act(),
                                             conv(width, cout, 1), bn(cout))
             self.skip = nn.Identity()
             if project:
@@ -79,9 +88,28 @@ def _modules(spec: ResNetSpec):
                 self.skip = nn.Sequential(*layers)
 
         def forward(self, x):
-            return torch.relu(self.branch(x) + self.skip(x))
+            if spec.block == "plain":
+                return self.last(self.branch(x))
+            if spec.act_before_add:
+                return self.branch(x) + self.skip(x)
+            return self.last(self.branch(x) + self.skip(x))
 
-    return nn, conv, bn, Block
+    class Scale(nn.Module):
+        def __init__(self, factor):
+            super().__init__()
+            self.factor = factor
+
+        def forward(self, x):
+            return x * self.factor
+
+    def entry(cin, cout, stride):
+        """A stage's conv + max-pool way in (`stage_entry`), the pool before or after the BN-act."""
+        pool = [nn.MaxPool2d(stride)] if stride > 1 else []
+        if spec.stage_entry == "conv_pool_bn":
+            return [conv(cin, cout, BLOCK_KERNEL), *pool, bn(cout), act()]
+        return [conv(cin, cout, BLOCK_KERNEL), bn(cout), act(), *pool]
+
+    return nn, conv, bn, act, Block, Scale, entry
 
 
 def reference_model(spec: ResNetSpec):
@@ -90,23 +118,29 @@ def reference_model(spec: ResNetSpec):
     why = unsupported(spec)
     if why:
         raise ValueError(why)
-    nn, conv, bn, Block = _modules(spec)
+    nn, conv, bn, act, Block, Scale, entry = _modules(spec)
     layers = [nn.Conv2d(spec.input_shape[-1], spec.stem_filters, spec.stem_kernel, spec.stem_stride,
                         padding=spec.stem_kernel // 2 if spec.stem_padding == "same" else 0, bias=spec.conv_bias)]
     if spec.stem_bn:
         layers.append(bn(spec.stem_filters))
-    if spec.stem_activation == "relu":
-        layers.append(nn.ReLU(inplace=True))
+    if spec.stem_activation != "linear":
+        layers.append(act(spec.stem_activation))
     pool = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}.get(spec.stem_pool)
     if pool:
         layers.append(pool(spec.stem_pool_size, spec.stem_pool_stride,
                            padding=spec.stem_pool_size // 2 if spec.stem_pool_padding == "same" else 0))
-    for _, _, cin, cout, stride, project in spec.block_plan():
-        layers.append(Block(cin, cout, stride, project))
+    plan, channels = list(spec.block_plan()), spec.stem_filters
+    for stage, (width, stride) in enumerate(zip(spec.stage_channels, spec.strides), start=1):
+        if spec.stage_entry != "block":
+            layers += entry(channels, width, stride)
+        layers += [Block(cin, cout, s, project) for at, _, cin, cout, s, project in plan if at == stage]
+        channels = width
     layers += [nn.AdaptiveAvgPool2d(1) if spec.head == "gap" else nn.AdaptiveMaxPool2d(1), nn.Flatten()]
     if spec.head_dropout:
         layers.append(nn.Dropout(spec.head_dropout))
-    layers.append(nn.Linear(spec.stage_channels[-1], spec.num_classes))
+    layers.append(nn.Linear(spec.stage_channels[-1], spec.num_classes, bias=spec.head_bias))
+    if spec.head_scale != 1:
+        layers.append(Scale(spec.head_scale))
     return nn.Sequential(*layers)
 
 
