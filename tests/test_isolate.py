@@ -98,3 +98,43 @@ def test_backends_are_a_sweep_axis_each_run_in_a_process_on_its_backend(tmp_path
         assert table["status"][2] == "failed" and "torch backend is not installed (pip install torch)" in table["error"][2]
     with pytest.raises(ZooError, match="backends must be among tensorflow, jax, torch, got 'mxnet'"):
         parse_sweep(text.replace('"torch"', '"mxnet"'), name="bad")
+
+
+def test_a_call_s_process_ends_when_its_caller_is_killed_outright(tmp_path):
+    """SIGKILL of the caller (a `zoo bench` stopped by kill -9) leaves no run training on."""
+    import subprocess
+    import sys
+    import time
+
+    pids = tmp_path / "pids"
+    script = (
+        "import multiprocessing, threading, time\n"
+        "from zoo.experiments.isolate import call_isolated\n"
+        "def report():\n"
+        "    while not multiprocessing.active_children():\n"
+        "        time.sleep(0.1)\n"
+        f"    open({str(pids)!r}, 'w').write(str(multiprocessing.active_children()[0].pid))\n"
+        "threading.Thread(target=report, daemon=True).start()\n"
+        "call_isolated(time.sleep, 120)\n")
+    caller = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 60
+        while not (pids.exists() and pids.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        child = int(pids.read_text())
+        caller.kill()
+        caller.wait()
+
+        def running(pid):
+            try:
+                state = open(f"/proc/{pid}/status").read().split("State:")[1].split()[0]
+            except (OSError, IndexError):
+                return False
+            return state != "Z"
+
+        deadline = time.monotonic() + 15
+        while running(child) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not running(child)
+    finally:
+        caller.kill()

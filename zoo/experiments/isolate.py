@@ -21,6 +21,7 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from typing import Any, Callable
 
@@ -90,7 +91,27 @@ def start_server() -> None:
         forkserver.ensure_running()
 
 
-def _child(connection, fn, args, kwargs, events: bool) -> None:
+#: How often a call's process checks that its caller still lives (`_end_with`).
+WATCH_SECONDS = 1.0
+
+
+def _end_with(caller: int) -> None:
+    """End this process once `caller` is gone. Why: a sweep stopped by SIGTERM or SIGKILL cannot stop its
+    run's process (it comes from the fork server, not from the sweep), which then trained on unseen for the
+    rest of the run (18 minutes once, slowing what ran next); its last epoch is in its checkpoint."""
+    while True:
+        time.sleep(WATCH_SECONDS)
+        try:
+            os.kill(caller, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except OSError:  # alive, but not ours to signal
+            pass
+
+
+def _child(connection, fn, args, kwargs, events: bool, caller: int | None = None) -> None:
+    if caller is not None:
+        threading.Thread(target=_end_with, args=(caller,), daemon=True, name="zoo-caller-watch").start()
     if events:  # the caller's on_event gets what fn reports through its `progress` argument
         kwargs = {**kwargs, "progress": lambda event: connection.send(("event", event))}
     try:
@@ -126,7 +147,8 @@ def call_isolated(fn: Callable, *args, env: dict[str, str] | None = None,
     """`fn(*args, **kwargs)` in a new process: its return value, or its exception raised here.
 
     `fn`, its arguments and its result must pickle (module-level functions, plain data). A process that dies
-    without answering raises `ProcessDied`; Ctrl-C here stops the process too. `env` (say
+    without answering raises `ProcessDied`; Ctrl-C here stops the process too, and a caller killed outright
+    (SIGTERM, SIGKILL) takes it along within `WATCH_SECONDS`. `env` (say
     `{"KERAS_BACKEND": "jax"}`) starts a fresh interpreter with those variables instead of forking from the
     server, which has Keras imported already. With `on_event`, `fn` also gets a `progress` argument: a
     function whose (picklable) arguments reach `on_event` here while `fn` runs. With `timeout` (seconds), a
@@ -134,7 +156,7 @@ def call_isolated(fn: Callable, *args, env: dict[str, str] | None = None,
     """
     context = _context() if not env else multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
-    process = context.Process(target=_child, args=(send, fn, args, kwargs, on_event is not None))
+    process = context.Process(target=_child, args=(send, fn, args, kwargs, on_event is not None, os.getpid()))
     with _environment(env or {}):
         process.start()
     send.close()

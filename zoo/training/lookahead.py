@@ -63,6 +63,9 @@ class Lookahead(keras.callbacks.Callback):
         if self.steps % self.every:
             return
         alpha = self.decay ** self.every * min(max(self.progress(), 0.0), 1.0) ** 3
+        # Reading `self.model` on JAX writes the training state back into the variables (they are empty
+        # while fit runs) and makes the next step read them again, the averaged values included.
+        _ = self.model
         for i, variable in enumerate(self._variables):
             current = keras.ops.convert_to_numpy(variable)
             self.slow[i] = alpha * self.slow[i] + (1.0 - alpha) * current

@@ -65,6 +65,8 @@ _WHEN = {"stride": "on stride", "stride_or_channels": "on stride or channel chan
 
 
 def shortcut_text(spec: ResNetSpec) -> str:
+    if spec.block == "plain":
+        return "none (plain blocks)"
     return f"{_SHORTCUTS[spec.shortcut]}, {_WHEN[spec.shortcut_when]}"
 
 
