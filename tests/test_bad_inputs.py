@@ -40,7 +40,8 @@ def base(command: str, files) -> list[str]:
     return {"list": [], "show": ["resnet_tiny"], "recipes": [], "train": ["resnet_tiny", "--dataset", "nosuch_data"],
             "bench": ["quick", "--dry-run", "--out", out], "tune": ["--base", "resnet_tiny", "--dataset", "nosuch_data"],
             "throughput": ["nosuch_variant"], "compare": [str(files["binary", ".csv"]), str(files["empty", ".csv"])],
-            "predict": [str(files["binary", ".keras"]), str(files["binary", ".png"])]}[command]
+            "predict": [str(files["binary", ".keras"]), str(files["binary", ".png"])],
+            "export": [str(files["binary", ".keras"]), "--format", "onnx"]}[command]
 
 
 def commands() -> dict:
@@ -112,7 +113,8 @@ def check_all(cases, capsys) -> None:
 
 
 def test_every_command_has_a_base(files):
-    assert set(commands()) <= {"list", "show", "recipes", "train", "bench", "tune", "throughput", "compare", "predict"}, \
+    assert set(commands()) <= {"list", "show", "recipes", "train", "bench", "tune", "throughput", "compare", "predict",
+                               "export"}, \
         "a new command: add its valid leading arguments to base() so the guard covers it"
 
 

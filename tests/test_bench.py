@@ -93,7 +93,7 @@ def test_grid_and_max_epochs():
     ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fastest']", "unknown recipe 'fastest'"),
     ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\noverrides = { epoch = 2 }", "did you mean epochs"),
     ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\noverrides = { epochs = 0 }", "epochs must be"),
-    ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\nseeds = [-1]", "seeds must be integers >= 0, got -1"),
+    ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\nseeds = [-1]", r"seeds must be integers in \[0, 4294967295\], got -1"),
     ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\noverrides = { seed = 1 }", "not the seed knob"),
     ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\nlimit = 0", "limit must be an integer >= 2, got 0"),
     ("[[group]]\nvariants = ['resnet20']\nrecipes = ['fast']\ninference_batch = -1",

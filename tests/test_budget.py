@@ -104,7 +104,7 @@ def test_budgets_are_validated_and_refuse_the_device_loop():
         get_recipe("budget", budget_seconds=-1)
     with pytest.raises(ZooError, match="recipe budget_images must be None or an integer >= 1, got 2.5"):
         get_recipe("budget", budget_images=2.5)
-    from zoo.training.trainer import resolve_loop
+    from zoo.training.policy import resolve_loop
 
     with pytest.raises(ZooError, match="cannot stop at a budget"):
         resolve_loop("device", budgeted=True)

@@ -59,8 +59,9 @@ COMMITTED = sorted(p.parent.name for p in (ROOT / "benchmarks" / "results").glob
 @pytest.mark.parametrize("folder", COMMITTED)
 def test_committed_tables_split_their_wall_time_and_say_so(folder):
     """Every committed table's phases add up to its runs' wall time, and its results.md is what the code
-    renders from the table today (regenerate: zoo.experiments.results.summary_markdown)."""
-    from zoo.experiments.results import read_table, summary_markdown, time_split
+    renders from the table today (regenerate: zoo.experiments.summary.summary_markdown)."""
+    from zoo.experiments.results import read_table
+    from zoo.experiments.summary import summary_markdown, time_split
 
     path = next((ROOT / "benchmarks" / "results").glob(f"*/{folder}"))
     table = read_table(path)

@@ -20,6 +20,8 @@ from zoo.errors import ZooError
 kw = dict(dataset="digits", limit=128, epochs=3, batch_size=32, seed=0, out_dir=None, verbose=0, validation_split=0.0)
 one = zoo.train("resnet_tiny", "mnist_functional", **kw)
 two = zoo.train("resnet_tiny", "mnist_functional", devices=2, **kw)
+odd = zoo.train("resnet_tiny", "mnist_functional", devices=2, **{**kw, "limit": 51, "epochs": 1,
+                                                                   "validation_split": 0.2})
 errors = []
 for bad in (dict(devices=3), dict(devices=2, batch_size=33), dict(devices=2, loop="device")):
     try:
@@ -27,7 +29,8 @@ for bad in (dict(devices=3), dict(devices=2, batch_size=33), dict(devices=2, loo
     except ZooError as exc:
         errors.append(str(exc))
 print(json.dumps({"one": one["history"]["loss"], "two": two["history"]["loss"], "devices": [one["devices"],
-                  two["devices"]], "top1": [one["top1"], two["top1"]], "errors": errors}))
+                  two["devices"]], "top1": [one["top1"], two["top1"]], "errors": errors,
+                  "odd": [odd["status"], odd["train_images"], odd["test_images"]]}))
 """
 
 
@@ -40,6 +43,8 @@ def test_two_devices_follow_one_device_on_the_same_global_batch(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["devices"] == [1, 2]
+    # 51 images, 10 to validation: 41 train and 51 test images, each cut to a multiple of the 2 devices
+    assert result["odd"] == ["ok", 40, 50]
     assert result["two"] == pytest.approx(result["one"], rel=1e-4)  # stated tolerance: 1e-4 relative, per epoch
     assert result["top1"][1] == pytest.approx(result["top1"][0], abs=1 / 64)
     assert [e.split(":")[0] for e in result["errors"]] == [

@@ -60,7 +60,7 @@ def bad(**changes):
         (dict(block_dropout=-0.1), r"block_dropout must be in \[0.0, 1.0\), got -0.1"),
         (dict(stem_bn="yes"), r"stem_bn must be true or false, got 'yes'"),
         (dict(head_hidden=-1), r"head_hidden must be >= 0, got -1"),
-        (dict(name=""), r"name must be a non-empty string, got ''"),
+        (dict(name=""), r"name must be 1-100 letters, digits.*got ''"),
         # combinations
         (dict(preact=True, zero_init_last_bn=True), r"zero_init_last_bn needs a block with a final BN"),
         (dict(stride_in_1x1=True), r"stride_in_1x1 only applies to bottleneck blocks"),

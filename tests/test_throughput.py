@@ -22,7 +22,7 @@ def test_cli_measures_train_and_inference(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0 and "| resnet_tiny | train" in out and "MFU %" in out
     table = pd.read_parquet(tmp_path / "throughput.parquet")
-    from zoo.training.trainer import resolve_loop
+    from zoo.training.policy import resolve_loop
 
     jax = resolve_loop("auto") == "device"  # the device loop's train row comes first there (JAX, accelerator)
     assert table["mode"].tolist() == ["train"] * (2 if jax else 1) + ["inference"]

@@ -113,16 +113,16 @@ def test_mixed_bfloat16_trains_like_float32_and_reloads(data_dir, tmp_path):
 ])
 def test_auto_precision_follows_the_cpus_bfloat16_instructions(monkeypatch, flags, backend, expected):
     from zoo import runtime
-    from zoo.training import trainer
+    from zoo.training import policy
 
-    monkeypatch.setattr(trainer, "has_accelerator", lambda: False)
+    monkeypatch.setattr(policy, "has_accelerator", lambda: False)
     monkeypatch.setattr(runtime, "_cpu_flags", lambda: set(flags.split()))
-    monkeypatch.setattr(trainer.keras.backend, "backend", lambda: backend)
-    assert trainer.resolve_precision("auto") == expected
-    assert trainer.resolve_precision("float32") == "float32"  # a flag forces either
-    assert trainer.resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
-    monkeypatch.setattr(trainer, "has_accelerator", lambda: True)
-    assert trainer.resolve_precision("auto") == "mixed_bfloat16"
+    monkeypatch.setattr(policy.keras.backend, "backend", lambda: backend)
+    assert policy.resolve_precision("auto") == expected
+    assert policy.resolve_precision("float32") == "float32"  # a flag forces either
+    assert policy.resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
+    monkeypatch.setattr(policy, "has_accelerator", lambda: True)
+    assert policy.resolve_precision("auto") == "mixed_bfloat16"
 
 
 def test_model_that_does_not_fit_the_dataset(data_dir):
@@ -190,9 +190,9 @@ def test_device_loop_trains_like_keras_fit(data_dir):
 def test_device_loop_keeps_data_on_the_device_only_when_it_fits(monkeypatch):
     from zoo.training import device_loop
     assert device_loop.fits(2**20) and not device_loop.fits(2**40)
-    monkeypatch.setattr(zoo.training.trainer, "has_accelerator", lambda: True)
-    assert zoo.training.trainer.resolve_loop("auto", data_bytes=2**20) == "device"
-    assert zoo.training.trainer.resolve_loop("auto", data_bytes=2**40) == "keras"  # e.g. a large image folder
+    monkeypatch.setattr(zoo.training.policy, "has_accelerator", lambda: True)
+    assert zoo.training.policy.resolve_loop("auto", data_bytes=2**20) == "device"
+    assert zoo.training.policy.resolve_loop("auto", data_bytes=2**40) == "keras"  # e.g. a large image folder
 
 
 @jax_only
@@ -253,8 +253,8 @@ def test_loop_knob(data_dir):
         with pytest.raises(ZooError, match='loop "device" needs the JAX backend'):
             zoo.train("resnet_tiny", "fast", data_dir=data_dir, epochs=1, limit=16, verbose=0, out_dir=None,
                       loop="device")
-    on_accelerator = keras.backend.backend() == "jax" and zoo.training.trainer.has_accelerator()
-    assert zoo.training.trainer.resolve_loop("auto") == ("device" if on_accelerator else "keras")
+    on_accelerator = keras.backend.backend() == "jax" and zoo.training.policy.has_accelerator()
+    assert zoo.training.policy.resolve_loop("auto") == ("device" if on_accelerator else "keras")
 
 
 @pytest.mark.slow

@@ -70,3 +70,30 @@ def atomic_write_all(writes: dict) -> None:
         for tmp, _ in ready:
             Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_text_file(path: str | os.PathLike, what: str, limit: int = 1 << 20) -> str:
+    """A small UTF-8 text file's content (a spec, a sweep), or one `ZooError` line naming `what`, the path
+    and the problem: missing or unreadable, not a regular file (a FIFO or a device would hang or never end),
+    larger than `limit` bytes, or not UTF-8.
+
+    >>> read_text_file("/dev/zero", "spec file")
+    Traceback (most recent call last):
+    zoo.errors.ZooError: spec file /dev/zero is not a regular file
+    """
+    import stat
+
+    from zoo.errors import ZooError
+
+    path = Path(path)
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ZooError(f"{what} {path} is {'a folder' if stat.S_ISDIR(info.st_mode) else 'not a regular file'}")
+        if info.st_size > limit:
+            raise ZooError(f"{what} {path} holds {info.st_size:,} bytes; at most {limit:,} are read")
+        return path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ZooError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ZooError(f"{what} {path} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None

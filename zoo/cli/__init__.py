@@ -9,15 +9,16 @@ with status 2. Commands import Keras only when they build or train a model, so t
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
 
 from zoo.backends import configured_backend
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 
 #: The commands in the order `zoo --help` lists them: modules of this package.
-COMMANDS = ("listing", "show", "recipes", "train", "bench", "tune", "throughput", "compare", "predict")
+COMMANDS = ("listing", "show", "recipes", "train", "bench", "tune", "throughput", "compare", "predict", "export")
 
 
 def version_text() -> str:
@@ -75,14 +76,48 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except ZooError as exc:
-        print(f"zoo: error: {exc}", file=sys.stderr)
+        print(f"zoo: error: {_one_line(str(exc))}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `zoo list | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (OSError, RecursionError, MemoryError) as exc:  # named for the user: a path, a limit, not a bug
+        print(f"zoo: error: {_one_line(fault_text(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C: what finished is saved; a rerun resumes
         print("zoo: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `zoo list | head`: the reader left; say nothing more
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    except Exception:  # a defect of zoo's: show it whole, and ask for a report
+        import traceback
+
+        traceback.print_exc()
+        print(f"zoo: internal error in `zoo {args.command}` (a bug, not your input): please report it with the "
+              "lines above and `zoo --version`", file=sys.stderr)
+        return 1
+
+
+def _one_line(text: str) -> str:
+    """An error message on one line whatever it quotes (a file name with a newline in it)."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def fault_text(exc: BaseException) -> str:
+    """One line for a fault the user can act on: an OS error with its path(s), a recursion or memory limit.
+
+    >>> fault_text(FileNotFoundError(2, "No such file or directory", "runs/x"))
+    'runs/x: No such file or directory'
+    >>> fault_text(OSError(28, "No space left on device"))
+    'No space left on device (disk full?)'
+    """
+    if isinstance(exc, RecursionError):
+        return "input nested too deeply to process (Python's recursion limit): " + first_line(exc)
+    if isinstance(exc, MemoryError):
+        return "out of memory" + (f": {first_line(exc)}" if str(exc) else "")
+    reason = exc.strerror or first_line(exc) if isinstance(exc, OSError) else first_line(exc)
+    if getattr(exc, "errno", None) == errno.ENOSPC:
+        reason += " (disk full?)"
+    paths = [p for p in (getattr(exc, "filename", None), getattr(exc, "filename2", None)) if p]
+    return f"{' -> '.join(map(str, paths))}: {reason}" if paths else reason
 
 
 if __name__ == "__main__":  # pragma: no cover

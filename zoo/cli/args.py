@@ -7,7 +7,6 @@ import argparse
 import json
 import re
 from functools import partial
-from pathlib import Path
 
 from zoo.errors import SpecError
 from zoo.models.registry import get_spec, resolve_spec
@@ -88,6 +87,17 @@ count = partial(bounded, parse=int, low=1, strict=False, what="a whole number >=
 whole_number = partial(bounded, parse=_digits, low=0, strict=False, what="a whole number >= 0")  # --retries
 positive = partial(bounded, parse=float, low=0, strict=True, what="a number above zero")      # --cpus-per-run
 at_least_zero = partial(bounded, parse=float, low=0, strict=False, what="a number >= 0")      # --gpus-per-run
+image_limit = partial(bounded, parse=int, low=2, strict=False,
+                      what="a whole number of images >= 2 (one to train, one to test)")      # --limit
+
+
+def fraction(text: str) -> float:
+    """A test top-1 target as a fraction in [0, 1] (`0.94`); `94` (percent) or `nan` is an error."""
+    value = bounded(text, parse=float, low=0, strict=False, what="a top-1 fraction in [0, 1] such as 0.94")
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a top-1 fraction in [0, 1] such as 0.94, got {text!r} "
+                                         "(a percentage? divide by 100)")
+    return value
 
 
 def add_spec_args(p) -> None:
@@ -101,13 +111,9 @@ def add_spec_args(p) -> None:
 
 def spec_from_args(args) -> ResNetSpec:
     if args.spec:
-        path = Path(args.spec)
-        try:
-            base = ResNetSpec.from_json(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise SpecError(f"cannot read spec file {path}: {exc.strerror}") from None
-        except UnicodeDecodeError as exc:
-            raise SpecError(f"spec file {path} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+        from zoo.files import read_text_file
+
+        base = ResNetSpec.from_json(read_text_file(args.spec, "spec file"))
     elif args.name:
         base = get_spec(args.name)
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zoo.cli.args import at_least_zero, budget, override, positive, whole_number
+from zoo.cli.args import at_least_zero, budget, count, override, positive, whole_number
 from zoo.errors import ZooError
 
 
@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
     p.add_argument("--budget", type=budget, metavar="BUDGET",
                    help="one training budget for every run, replacing the sweep's: 90s, 10m, 1.5h or 50000img "
                         "(changes the run ids)")
-    p.add_argument("--max-epochs", type=int, metavar="N",
+    p.add_argument("--max-epochs", type=count, metavar="N",
                    help="cap runs whose recipe asks for more than N epochs (the cap shows in their overrides)")
     p.add_argument("--variants", metavar="GLOB", help="only runs whose variant matches this glob")
     p.add_argument("--retry-failed", action="store_true", help="rerun runs whose row is not ok")
@@ -90,7 +90,7 @@ def run(args) -> int:
         table = run_sweep(sweep, out=out, data_dir=args.data_dir, verbose=0 if args.quiet else 1,
                           retry_failed=args.retry_failed, plots=not args.no_plots, display=display,
                           isolate=not args.in_process, tensorboard=args.tensorboard)
-    return _report(out, table)
+    return _report(out, table, sweep)
 
 
 def _bench_on_ray(args, sweep, out: Path) -> int:
@@ -104,12 +104,22 @@ def _bench_on_ray(args, sweep, out: Path) -> int:
                                  cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run, retries=args.retries,
                                  retry_failed=args.retry_failed, tensorboard=args.tensorboard,
                                  plots=not args.no_plots, display=display)
-    return _report(out, table)
+    return _report(out, table, sweep)
 
 
-def _report(out: Path, table) -> int:
-    """Print the sweep's Markdown table; exit status 0 when every row is ok, else 1."""
+def _report(out: Path, table, sweep) -> int:
+    """Print the sweep's Markdown table; exit status 0 when every run of `sweep` has a row and every row is
+    ok, else 1 (a run still claimed by another process, or interrupted, has no row yet: said on stderr)."""
+    import sys
+
+    from zoo.experiments.claims import holder
     from zoo.experiments.results import MARKDOWN
+    from zoo.experiments.sweeps import pending_runs
 
     print((out / MARKDOWN).read_text() if (out / MARKDOWN).exists() else "(no runs)")
-    return 0 if (table["status"] == "ok").all() else 1
+    missing = pending_runs(sweep, table)
+    for run in missing:
+        who = holder(out, run.run_id)
+        where = f"still running in {who['host']} pid {who['pid']}" if who else "not run"
+        print(f"zoo bench: {run.run_id} {run.label}: no row yet ({where}); rerun to finish it", file=sys.stderr)
+    return 0 if not missing and (table["status"] == "ok").all() else 1

@@ -29,7 +29,10 @@ def run(args) -> int:
     from zoo.experiments.compare import compare, labels_for, load, render
 
     labels = labels_for(args.tables)
-    tables = {label: load(path) for label, path in zip(labels, args.tables)}
+    def note(line: str) -> None:
+        print(f"zoo compare: {line}", file=sys.stderr)
+
+    tables = {label: load(path, log=note) for label, path in zip(labels, args.tables)}
     keys = args.on
     result = compare(tables, on=keys, metric=args.metric, allow_mismatch=args.allow_mismatch)
     text = render(result, args.format)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from zoo.cli.args import names
+from zoo.cli.args import count, names
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("predict", help="top-k classes of image files with a saved .keras model")
     p.add_argument("model", help="a .keras file (zoo train writes runs/<run>/model.keras)")
     p.add_argument("images", nargs="+", help="image files (png, jpg, ...)")
-    p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--top-k", type=count, default=3)
     p.add_argument("--classes", type=names("class name"),
                    help="comma-separated class names (default: from the run's result.json)")
     p.set_defaults(func=run)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 from zoo.backends import BACKEND_PACKAGES
-from zoo.cli.args import count, names
+from zoo.cli.args import count, names, whole_number
 from zoo.errors import ZooError
 from zoo.models.registry import get_spec
 
@@ -17,11 +17,11 @@ def add_parser(sub) -> None:
     p = sub.add_parser("throughput", help="training and inference images/s, TFLOP/s and MFU beside "
                                           "keras.applications and PyTorch (when installed)")
     p.add_argument("variants", nargs="+", help="variant names, e.g. resnet18 resnet50")
-    p.add_argument("--input-size", type=int, default=224)
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--input-size", type=count, default=224)
+    p.add_argument("--batch-size", type=count, default=256)
     p.add_argument("--precision", choices=["float32", "mixed_bfloat16", "mixed_float16"], default="mixed_bfloat16")
     p.add_argument("--steps", type=count, default=20, help="timed steps; a row keeps their median (default 20)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3)")
+    p.add_argument("--warmup", type=whole_number, default=3, help="untimed steps first (default 3)")
     p.add_argument("--backends", type=names("backend", tuple(BACKEND_PACKAGES)),
                    help="comma-separated Keras backends, each measured in its own process (e.g. tensorflow,jax,torch)")
     p.add_argument("--frameworks", type=names("framework", FRAMEWORKS), default=list(DEFAULT_FRAMEWORKS),

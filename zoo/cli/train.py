@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from zoo.cli.args import add_spec_args, budget, override, spec_from_args
+from zoo.cli.args import add_spec_args, budget, fraction, image_limit, override, spec_from_args
 from zoo.errors import ZooError
 from zoo.training.recipes import get_recipe
 
@@ -30,12 +30,12 @@ def add_parser(sub) -> None:
                         "the batch is the global batch, split over them")
     p.add_argument("--track-test", action="store_true",
                    help="evaluate the test split after every epoch (not timed; history test_top1/test_loss)")
-    p.add_argument("--target-top1", type=float, metavar="FRACTION",
+    p.add_argument("--target-top1", type=fraction, metavar="FRACTION",
                    help="time-to-accuracy: report epochs_to_target and seconds_to_target for this test top-1 "
                         "(e.g. 0.94; implies --track-test)")
     p.add_argument("--knob", type=override, action="append", metavar="KNOB=VALUE",
                    help="override any recipe knob, e.g. --knob label_smoothing=0.1 --knob flip=true")
-    p.add_argument("--limit", type=int, metavar="N", help="use at most N train and N test images")
+    p.add_argument("--limit", type=image_limit, metavar="N", help="use at most N train and N test images")
     p.add_argument("--budget", type=budget, metavar="BUDGET",
                    help="train for a budget instead of epochs: 90s, 10m, 1.5h (training time) or 50000img "
                         "(images seen); the schedule reaches zero at its end")
@@ -73,10 +73,30 @@ def run(args) -> int:
                         title=f"{result['model']} · {result['dataset']} · {result['recipe']}", target=args.target_top1)
     if args.json:
         shown = {k: v for k, v in result.items() if k not in ("history", "spec", "recipe_knobs", "epoch_seconds")}
-        print(json.dumps(shown, indent=2))
+        print(json.dumps(json_safe(shown), indent=2, allow_nan=False))
     else:
         print(train_summary(result))
     return 0 if result["status"] == "ok" else 1
+
+
+def json_safe(value):
+    """`value` with every NaN or infinity as null (JSON has no NaN: a diverged run's loss must not make the
+    record unreadable), numpy scalars as plain numbers.
+
+    >>> json_safe({"loss": float("nan"), "top1": [0.5, float("inf")]})
+    {'loss': None, 'top1': [0.5, None]}
+    """
+    import math
+
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):  # a numpy scalar
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def train_summary(result: dict) -> str:

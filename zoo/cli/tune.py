@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from zoo.cli.args import count, names, override
+from zoo.cli.args import count, image_limit, names, override
 from zoo.errors import ZooError
 from zoo.models.registry import get_spec
 from zoo.training.recipes import get_recipe
@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
                         "drop_path only when named)")
     p.add_argument("--knob", type=override, action="append", metavar="KNOB=VALUE",
                    help="fixed recipe knob for every trial, e.g. --knob epochs=3")
-    p.add_argument("--limit", type=int, metavar="N", help="use at most N train and N test images")
+    p.add_argument("--limit", type=image_limit, metavar="N", help="use at most N train and N test images")
     p.add_argument("--data-dir", metavar="DIR")
     p.add_argument("--seed", type=int, default=0, help="the tuner's random seed")
     p.add_argument("--resume", action="store_true", help="continue the search already in the directory")

@@ -85,30 +85,62 @@ def _has_idx(folder: Path) -> bool:
     return any((folder / f"train-images-idx3-ubyte{ext}").exists() for ext in (".gz", ""))
 
 
-def _local_candidates(name: str, root: Path):
-    """Yield (source label, path, reader or None) for every standard layout of `name` under `root`."""
-    if name in ("cifar10", "cifar100"):
-        folder = formats.CIFAR_LAYOUT[name][0]
-        archive = folder.replace("-batches-py", "-python") + ".tar.gz"
-        for rel in (folder, archive):
-            yield name, root / rel, (lambda p=root / rel: formats.read_cifar(p, name))
+def _cifar_candidates(name: str, root: Path):
+    folder = formats.CIFAR_LAYOUT[name][0]
+    archive = folder.replace("-batches-py", "-python") + ".tar.gz"
+    for rel in (folder, archive):
+        yield name, root / rel, (lambda p=root / rel: formats.read_cifar(p, name))
     if name == "cifar10":
         for rel in ("cifar10-jpeg", "cifar10-jpeg.tar.xz"):
             yield "cifar10-jpeg", root / rel, (lambda p=root / rel: formats.read_image_folder(p))
-    if name in ("mnist", "fashion_mnist"):
-        folders = ["mnist"] if name == "mnist" else ["fashion-mnist", "fashion_mnist"]
-        for folder in [root / rel for rel in folders] + [root]:  # root itself: --data-dir .../mnist
-            yield name, folder, _idx_reader(folder) if _has_idx(folder) else None
+
+
+def _idx_candidates(name: str, root: Path):
+    folders = {"mnist": ["mnist"], "fashion_mnist": ["fashion-mnist", "fashion_mnist"]}[name]
+    for folder in [root / rel for rel in folders] + [root]:  # root itself: --data-dir .../mnist
+        yield name, folder, _idx_reader(folder) if _has_idx(folder) else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """A named dataset, in one place: its other spellings, class count and names, the image counts of a
+    complete copy, the standard layouts to look for under a data folder, and fixed system folders.
+    A new dataset is one entry of `SOURCES`."""
+
+    name: str
+    aliases: tuple[str, ...] = ()
+    classes: int | None = None
+    class_names: tuple[str, ...] | None = None
+    counts: tuple[int, int] | None = None  # (train, test) images of a complete copy
+    candidates: Callable | None = None      # (name, root) -> (source label, path, reader or None), ...
+    system_folder: str | None = None        # module global naming an IDX folder installed by the system
+
+
+SOURCES = {source.name: source for source in (
+    Source("cifar10", ("cifar-10", "cifar10-jpeg"), 10, CIFAR10_CLASSES, (50_000, 10_000), _cifar_candidates),
+    Source("cifar100", ("cifar-100",), 100, None, (50_000, 10_000), _cifar_candidates),
+    Source("mnist", (), 10, None, (60_000, 10_000), _idx_candidates),
+    Source("fashion_mnist", ("fashion-mnist",), 10, FASHION_CLASSES, (60_000, 10_000), _idx_candidates,
+           system_folder="DEBIAN_FASHION_MNIST"),
+    Source("digits"),  # scikit-learn's, read by `_digits`
+)}
+NAMED = tuple(SOURCES)
+ALIASES = {alias: source.name for source in SOURCES.values() for alias in source.aliases}
+CLASS_COUNTS = {source.name: source.classes for source in SOURCES.values() if source.classes and source.candidates}
+FULL_COUNTS = {source.name: source.counts for source in SOURCES.values() if source.counts}
+
+
+def _local_candidates(name: str, root: Path):
+    """Yield (source label, path, reader or None) for every standard layout of `name` under `root`."""
+    candidates = SOURCES[name].candidates
+    yield from candidates(name, root) if candidates else ()
 
 
 def _class_names(name: str, arrays: dict) -> tuple[str, ...]:
     if "class_names" in arrays:
         return tuple(str(c) for c in arrays["class_names"])
-    if name == "fashion_mnist":
-        return FASHION_CLASSES
-    if name == "cifar10":
-        return CIFAR10_CLASSES
-    return tuple(str(i) for i in range(int(arrays["y_train"].max()) + 1))
+    known = SOURCES[name].class_names if name in SOURCES else None
+    return known or tuple(str(i) for i in range(int(arrays["y_train"].max()) + 1))
 
 
 # -- cache ------------------------------------------------------------------------------------
@@ -162,9 +194,6 @@ def _prune_stale(target: Path, name: str, source: str) -> None:
             old.unlink(missing_ok=True)
 
 
-CLASS_COUNTS = {"mnist": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100}
-
-
 def _checked(name: str, path: Path, arrays: dict) -> dict:
     """Labels inside the format's class range: a stray label must not become an extra class."""
     classes = CLASS_COUNTS.get(name)
@@ -183,14 +212,33 @@ def _cached(name: str, source: str, path: Path, read: Callable[[], dict], use_ca
     if target.exists():
         try:
             with np.load(target, allow_pickle=False) as npz:
-                return {key: npz[key] for key in npz.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
-            target.unlink(missing_ok=True)  # a damaged cache file: decode the source again
+                cached = {key: npz[key] for key in npz.files}
+            if _well_formed(cached):
+                return _checked(name, path, cached)
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, DatasetError):
+            pass
+        try:  # a damaged or altered cache file: decode the source again
+            target.unlink(missing_ok=True)
+        except OSError:
+            pass
     arrays = _checked(name, path, read())
     arrays["class_names"] = np.asarray(_class_names(name, arrays))
     if _atomic_savez(target, arrays):
         _prune_stale(target, name, source)
     return arrays
+
+
+def _well_formed(arrays: dict) -> bool:
+    """Whether cached arrays are what `_cached` wrote: uint8 (N, H, W, C) images of one size per split,
+    int64 labels, one per image, class names."""
+    try:
+        shapes = [arrays[f"x_{split}"].shape for split in ("train", "test")]
+        return ("class_names" in arrays and all(len(shape) == 4 for shape in shapes)
+                and shapes[0][1:] == shapes[1][1:]
+                and all(arrays[f"x_{split}"].dtype == np.uint8 and arrays[f"y_{split}"].dtype == np.int64
+                        and arrays[f"y_{split}"].shape == (len(arrays[f"x_{split}"]),) for split in ("train", "test")))
+    except KeyError:
+        return False
 
 
 def _atomic_savez(target: Path, arrays: dict) -> bool:
@@ -208,11 +256,6 @@ def _atomic_savez(target: Path, arrays: dict) -> bool:
 
 
 # -- the public loader ------------------------------------------------------------------------
-
-NAMED = ("cifar10", "cifar100", "mnist", "fashion_mnist", "digits")
-ALIASES = {"fashion-mnist": "fashion_mnist", "cifar-10": "cifar10", "cifar-100": "cifar100",
-           "cifar10-jpeg": "cifar10"}
-
 
 def _digits() -> dict:
     from sklearn.datasets import load_digits
@@ -259,11 +302,11 @@ def _resolve(name: str, data_dir, use_cache: bool) -> tuple[dict, str, str]:
             looked.append(str(path))
             if read is not None and path.exists():
                 return _cached(name, source, path, read, use_cache), source, str(path)
-    if name == "fashion_mnist":
-        looked.append(str(DEBIAN_FASHION_MNIST))
-        if _has_idx(DEBIAN_FASHION_MNIST):
-            return (_cached(name, name, DEBIAN_FASHION_MNIST, _idx_reader(DEBIAN_FASHION_MNIST), use_cache),
-                    name, str(DEBIAN_FASHION_MNIST))
+    if SOURCES[name].system_folder:
+        folder = globals()[SOURCES[name].system_folder]  # a module global, so tests can point it elsewhere
+        looked.append(str(folder))
+        if _has_idx(folder):
+            return _cached(name, name, folder, _idx_reader(folder), use_cache), name, str(folder)
     if os.environ.get("ZOO_OFFLINE", "") in ("", "0"):
         try:
             return _download(name), name, f"keras.datasets.{name} download"
@@ -278,10 +321,8 @@ def _resolve(name: str, data_dir, use_cache: bool) -> tuple[dict, str, str]:
     )
 
 
-#: Images per split that each named dataset has in full; a local copy with other counts is an incomplete
-#: (or altered) copy, refused unless ZOO_PARTIAL_DATA=1 (tests use tiny copies in the real formats).
-FULL_COUNTS = {"cifar10": (50_000, 10_000), "cifar100": (50_000, 10_000), "mnist": (60_000, 10_000),
-               "fashion_mnist": (60_000, 10_000)}
+#: A local copy whose splits do not hold its `Source.counts` is an incomplete (or altered) copy, refused
+#: unless ZOO_PARTIAL_DATA=1 (tests use tiny copies in the real formats).
 PARTIAL_ENV = "ZOO_PARTIAL_DATA"
 
 

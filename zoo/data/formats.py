@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.errors import DatasetError
+from zoo.errors import DatasetError, first_line
 
 IDX_IMAGES_MAGIC = 0x00000803  # unsigned byte, 3 dimensions
 IDX_LABELS_MAGIC = 0x00000801  # unsigned byte, 1 dimension
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 SPLITS = ("train", "test")
 
 
@@ -227,16 +227,41 @@ def _directory_entries(path: Path):
             yield file.relative_to(path).parts, file.read_bytes()
 
 
+def to_uint8(image, mode: str | None = None) -> np.ndarray:
+    """A Pillow image as uint8 pixels (H, W) or (H, W, 3), whatever its depth: 16- and 32-bit integer
+    images are scaled from 0..65535 (or their maximum, when larger) and float images from 0..1 (or 0..255,
+    or their maximum), never clipped or truncated. `mode` ("L" or "RGB") fixes the channels; None keeps
+    grayscale and makes every other mode RGB.
+
+    >>> from PIL import Image
+    >>> wide = Image.fromarray(np.array([[0, 32768, 65535]], dtype=np.uint16))
+    >>> to_uint8(wide).tolist()
+    [[0, 128, 255]]
+    >>> to_uint8(Image.fromarray(np.array([[0.0, 0.5, 1.0]], dtype=np.float32))).tolist()
+    [[0, 128, 255]]
+    """
+    from PIL import Image
+
+    if image.mode.startswith("I") or image.mode == "F":
+        wide = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        peak = float(wide.max(initial=0.0))
+        full = (1.0 if peak <= 1.0 else 255.0 if peak <= 255.0 else max(65535.0, peak)) if image.mode == "F" \
+            else max(65535.0, peak)
+        image = Image.fromarray(np.round(np.clip(wide, 0.0, None) * (255.0 / full)).astype(np.uint8))
+    target = mode or ("L" if image.mode == "L" else "RGB")
+    if image.mode != target:
+        image = image.convert(target)
+    return np.asarray(image, dtype=np.uint8)
+
+
 def _decode(raw: bytes, where: str) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(raw)) as image:
-            if image.mode not in ("L", "RGB"):
-                image = image.convert("RGB")
-            array = np.asarray(image, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DatasetError(f"cannot decode image {where}: {exc}") from None
+            array = to_uint8(image)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise DatasetError(f"cannot decode image {where}: {first_line(exc)}") from None
     return array[..., None] if array.ndim == 2 else array
 
 

@@ -110,3 +110,45 @@ def augmentation(*, flip: bool, crop_pad: int, cutout: int, seed: int | None) ->
     if cutout:
         layers.append(Cutout(cutout, seed=seed, name="augment_cutout"))
     return layers
+
+
+def pixel_augmentation(*, randaugment: int = 0, augmix: bool = False, random_erasing: float = 0.0,
+                       seed: int | None = None) -> list[keras.layers.Layer]:
+    """Keras' own image augmentations that work on raw pixels (0..255 floats, before normalization), in
+    order: RandAugment (`randaugment` operations per image, magnitude 0.5), AugMix, RandomErasing (a share
+    `random_erasing` of the images). Active in training only, like every augmentation layer."""
+    layers = []
+    if randaugment:
+        layers.append(keras.layers.RandAugment(value_range=(0, 255), num_ops=randaugment, seed=seed,
+                                               name="augment_randaugment"))
+    if augmix:
+        layers.append(keras.layers.AugMix(value_range=(0, 255), seed=seed, name="augment_augmix"))
+    if random_erasing:
+        layers.append(keras.layers.RandomErasing(factor=random_erasing, value_range=(0, 255), seed=seed,
+                                                 name="augment_erasing"))
+    return layers
+
+
+def label_mixing(*, mixup: float = 0.0, cutmix: float = 0.0, seed: int | None = None):
+    """The batch transform of MixUp (`mixup`: its alpha) or CutMix (`cutmix`: its factor), through Keras'
+    layers: `(images, one-hot labels) -> (mixed images, mixed labels)`, or None for neither. It runs on
+    whole training batches outside the model (it needs the labels): inside a `tf.data` pipeline on
+    TensorFlow, on each gathered batch elsewhere. Images come back as floats; the model's uint8 input
+    takes them (a mixed pixel rounds down by less than one level).
+
+    >>> mix = label_mixing(mixup=0.2, seed=0)
+    >>> images, labels = mix(np.zeros((4, 8, 8, 3), "uint8"), np.eye(4, dtype="float32"))
+    >>> [round(float(v), 4) for v in keras.ops.convert_to_numpy(keras.ops.sum(labels, axis=1))]
+    [1.0, 1.0, 1.0, 1.0]
+    """
+    if mixup and cutmix:
+        raise ZooError("mixup and cutmix both mix labels; give one of them")
+    if not mixup and not cutmix:
+        return None
+    layer = keras.layers.MixUp(alpha=mixup, seed=seed) if mixup else keras.layers.CutMix(factor=cutmix, seed=seed)
+
+    def mix(images, labels):
+        mixed = layer({"images": images, "labels": labels}, training=True)
+        return mixed["images"], mixed["labels"]
+
+    return mix

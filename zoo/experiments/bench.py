@@ -41,9 +41,9 @@ from zoo.environment import environment, load_average, mib, peak_host_memory
 from zoo.errors import ZooError, error_text
 from zoo.experiments.claims import Heartbeat, claim, holder, release
 from zoo.experiments.isolate import ProcessDied, call_isolated
-from zoo.experiments.results import (HISTORIES, append_rows, check_writable, locked, read_table, summary_markdown,
-                                     write_history)
+from zoo.experiments.results import HISTORIES, append_rows, locked, prepare_table, read_table, write_history
 from zoo.experiments.sweeps import PlannedRun, Sweep, pending_runs
+from zoo.experiments.summary import summary_markdown
 from zoo.files import write_text_atomic
 from zoo.training.budget import other_seconds
 from zoo.training.progress import Display
@@ -206,6 +206,92 @@ def describe_outcome(row: dict) -> str:
     return f"ok, {top1}, {row['train_seconds']:.1f} s training, {row['wall_seconds']:.1f} s in all"
 
 
+class LocalExecutor:
+    """Runs one run at a time to its end, in this process or (`isolate`) in a fresh process per run: the
+    executor of a plain `zoo bench`; several such processes on one table divide the runs by their claims."""
+
+    slots = 1
+    where = ""
+
+    def __init__(self, runner: Callable, **kwargs):
+        self.runner, self.kwargs, self._queued = runner, kwargs, []
+
+    def submit(self, run: PlannedRun) -> None:
+        self._queued.append(run)
+
+    def collect(self):
+        """Yield (run, row) for the run submitted: trained now, its files written into the table folder."""
+        run = self._queued.pop(0)
+        yield run, self.runner(run, **self.kwargs)
+
+    def outcome(self, run: PlannedRun, row: dict) -> str:
+        return f"    {describe_outcome(row)}"
+
+    def cancel(self) -> int:
+        return 0
+
+
+def drive(sweep: Sweep, out: Path, executor, *, retry_failed: bool, display: Display, plots: bool) -> pd.DataFrame:
+    """The one sweep loop, whatever runs the runs (`LocalExecutor`, `zoo.experiments.ray_sweep.RayExecutor`):
+    plan what is pending, claim each run under the table's lock just before it is handed to the executor
+    (runs another process holds or wrote are skipped), keep the claims' heartbeats, append each row as its
+    run ends and release its claim; Ctrl-C cancels what the executor still runs (a rerun resumes)."""
+    log = display.log
+    prepare_table(out, log)
+    todo = pending_runs(sweep, read_table(out), retry_failed=retry_failed)
+    skipped = len(sweep.runs) - len(todo)
+    log(f"sweep {sweep.name}: {len(sweep.runs)} runs, {skipped} already in {out}, {len(todo)} to run{executor.where}")
+    display.sweep(sweep.name, len(todo))
+    began, queue, active, index = time.perf_counter(), list(todo), {}, 0
+    try:
+        with Heartbeat() as heartbeat:
+            while queue or active:
+                while queue and len(active) < executor.slots:
+                    run, index = queue.pop(0), index + 1
+                    mine = _claim(out, run, f"[{skipped + index}/{len(sweep.runs)}] {run.label}", retry_failed, log)
+                    if mine is None:
+                        display.finished("skipped")
+                        continue
+                    if executor.slots == 1:
+                        elapsed = time.perf_counter() - began
+                        eta = f", ETA {_duration(elapsed / (index - 1) * (len(todo) - index + 1))}" if index > 1 else ""
+                        log(f"[{skipped + index}/{len(sweep.runs)}] {run.label}  (elapsed {_duration(elapsed)}{eta})")
+                        display.run(f"{run.variant} · {run.dataset}")
+                    heartbeat.add(mine)
+                    active[run.run_id] = (run, mine)
+                    executor.submit(run)
+                if executor.slots > 1:
+                    display.running(min(len(active), getattr(executor, "capacity", len(active))))
+                for run, row in executor.collect() if active else ():
+                    append_rows(out, [row], markdown=lambda t: summary_markdown(t, title=f"sweep {sweep.name}"))
+                    release(active.pop(run.run_id)[1])
+                    log(executor.outcome(run, row))
+                    display.finished("ok" if row.get("status") == "ok" else "failed")
+    except KeyboardInterrupt:
+        cancelled = executor.cancel()
+        if cancelled:
+            log(f"sweep {sweep.name}: interrupted; {cancelled} run(s) cancelled (rerun to resume)")
+        raise
+    finally:
+        for _, mine in active.values():
+            release(mine)
+    display.running(0)
+    return finish_sweep(sweep, out, began=began, plots=plots, log=log)
+
+
+def _claim(out: Path, run: PlannedRun, head: str, retry_failed: bool, log: Callable[[str], None]):
+    """Claim `run` for this process under the table's lock; None (and a line saying why) when it has a row
+    by now or another live process holds it."""
+    with locked(out):
+        done = not pending_runs(Sweep("", "", (run,)), read_table(out), retry_failed=retry_failed)
+        mine = None if done else claim(out, run.run_id, log=log)
+    if mine is None:
+        who = None if done else holder(out, run.run_id)
+        log(f"{head}: skipped, " + (f"running in {who['host']} pid {who['pid']}" if who
+                                     else "written meanwhile by another sweep"))
+    return mine
+
+
 def run_sweep(sweep: Sweep, *, out: str | Path, data_dir=None, verbose: int = 1, retry_failed: bool = False,
               plots: bool = True, log: Callable[[str], None] = print, train_fn: Callable | None = None,
               isolate: bool = False, display: Display | None = None,
@@ -219,44 +305,15 @@ def run_sweep(sweep: Sweep, *, out: str | Path, data_dir=None, verbose: int = 1,
     TensorBoard logs (one subfolder per run).
     """
     display = display or Display(log=log)
-    log = display.log
-    runner = run_isolated if isolate else run_one
     foreign = sorted({r.backend for r in sweep.runs} - {None, keras.backend.backend()})
     if foreign and not isolate:
         raise ZooError(f"sweep {sweep.name} lists backends {', '.join(foreign)}: they need a process per run "
                        f"(zoo bench without --in-process)")
     out = Path(out)
-    check_writable(out)
-    todo = pending_runs(sweep, read_table(out), retry_failed=retry_failed)
-    skipped = len(sweep.runs) - len(todo)
-    log(f"sweep {sweep.name}: {len(sweep.runs)} runs, {skipped} already in {out}, {len(todo)} to run")
-    display.sweep(sweep.name, len(todo))
-    began = time.perf_counter()
-    for index, run in enumerate(todo, 1):
-        head = f"[{skipped + index}/{len(sweep.runs)}] {run.label}"
-        with locked(out):
-            done = not pending_runs(Sweep(sweep.name, "", (run,)), read_table(out), retry_failed=retry_failed)
-            mine = None if done else claim(out, run.run_id)
-        if mine is None:
-            who = None if done else holder(out, run.run_id)
-            log(f"{head}: skipped, " + (f"running in {who['host']} pid {who['pid']}" if who
-                                         else "written meanwhile by another sweep"))
-            display.finished("skipped")
-            continue
-        elapsed = time.perf_counter() - began
-        eta = f", ETA {_duration(elapsed / (index - 1) * (len(todo) - index + 1))}" if index > 1 else ""
-        log(f"{head}  (elapsed {_duration(elapsed)}{eta})")
-        display.run(f"{run.variant} · {run.dataset}")
-        try:
-            with Heartbeat(mine):
-                row = runner(run, sweep=sweep.name, out=out, data_dir=data_dir, verbose=verbose, train_fn=train_fn,
-                             progress=display if verbose else None, tensorboard=tensorboard)
-            append_rows(out, [row], markdown=lambda t: summary_markdown(t, title=f"sweep {sweep.name}"))
-        finally:
-            release(mine)
-        log(f"    {describe_outcome(row)}")
-        display.finished("ok" if row.get("status") == "ok" else "failed")
-    return finish_sweep(sweep, out, began=began, plots=plots, log=log)
+    executor = LocalExecutor(run_isolated if isolate else run_one, sweep=sweep.name, out=out, data_dir=data_dir,
+                             verbose=verbose, train_fn=train_fn, progress=display if verbose else None,
+                             tensorboard=tensorboard)
+    return drive(sweep, out, executor, retry_failed=retry_failed, display=display, plots=plots)
 
 
 def finish_sweep(sweep: Sweep, out: Path, *, began: float, plots: bool, log: Callable[[str], None]) -> pd.DataFrame:

@@ -50,8 +50,10 @@ class Comparison:
     setup: dict[tuple, list[str]] = field(default_factory=dict)     # key -> how its rows' training differed
 
 
-def load(path: str | Path) -> pd.DataFrame:
-    """A bench/tune table folder, or a .parquet / .csv file (the reference table included)."""
+def load(path: str | Path, *, log=None) -> pd.DataFrame:
+    """A bench/tune table folder, or a .parquet / .csv file (the reference table included). A run found
+    twice (a table beside its backup copy, a file with rows repeated) counts once, its latest row: the
+    statistics would otherwise see more seeds than ran; `log` gets a line saying how many were dropped."""
     path = Path(path)
     if not path.exists():
         raise ZooError(f"no such table: {path}")
@@ -59,8 +61,19 @@ def load(path: str | Path) -> pd.DataFrame:
         csvs = sorted(path.glob("*.csv"))
         if not csvs:
             raise ZooError(f"{path} holds no results.parquet and no .csv table")
-        return pd.concat([read_table(p) for p in csvs], ignore_index=True)
-    return read_table(path)
+        frame = pd.concat([read_table(p) for p in csvs], ignore_index=True)
+    else:
+        frame = read_table(path)
+    if "run_id" in frame and frame["run_id"].notna().any():
+        order = frame.sort_values("finished", kind="stable", na_position="first") if "finished" in frame else frame
+        named = order["run_id"].notna()
+        repeated = named & order["run_id"].duplicated(keep="last")
+        if repeated.any():
+            if log is not None:
+                log(f"table {path}: {int(repeated.sum())} row(s) repeat a run already in it (same run_id); "
+                    "each run counted once (its latest row)")
+            frame = order[~repeated].sort_index()
+    return frame
 
 
 def labels_for(paths: list[str]) -> list[str]:
@@ -114,6 +127,10 @@ def _check_table(label: str, frame: pd.DataFrame, keys: list[str], metric: str) 
     if len(bad):
         raise ZooError(f"table {label}: {len(bad)} ok row(s) have a non-numeric or non-finite {metric} "
                        f"(first: {bad.iloc[0]})")
+    outside = values[(values < 0) | (values > 1)]
+    if _scale(metric) == 100 and len(outside):
+        raise ZooError(f"table {label}: {metric} must be a fraction in [0, 1], got {outside.iloc[0]:g} (percent? "
+                       "divide by 100)")
 
 
 def compare(tables: dict[str, pd.DataFrame], *, on=DEFAULT_KEYS, metric: str = "top1",

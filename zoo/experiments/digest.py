@@ -3,7 +3,7 @@ from `benchmarks/results/` and never typed by hand.
 
 For every table folder `<results>/<machine>/<sweep>/`: its machine (folder and the rows' device), the
 rows' backend, how many runs finished ok, the runs' wall time added up and its share in training steps
-(without, then with the first, compiling steps: `zoo.experiments.results.training_shares`), the span
+(without, then with the first, compiling steps: `zoo.experiments.summary.training_shares`), the span
 from the first run's start to the last run's end (longer when a sweep ran in parts), and every variant
 and recipe's test top-1 (mean over seeds), best first. A JUnit XML file in a machine folder (written by
 `pytest --junitxml`) adds the test suite's count and time.
@@ -27,7 +27,8 @@ from pathlib import Path
 import pandas as pd
 
 from zoo.errors import ZooError
-from zoo.experiments.results import TABLE, ok_rows, read_table, training_shares
+from zoo.experiments.results import TABLE, ok_rows, read_table
+from zoo.experiments.summary import training_shares
 from zoo.markdown import format_table
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"

@@ -20,15 +20,12 @@ visible to the driver only.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Callable
 
 from zoo.backends import configured_backend
 from zoo.errors import ZooError, error_text, first_line
-from zoo.experiments.claims import Heartbeat, claim, holder, release
-from zoo.experiments.results import append_rows, check_writable, locked, read_table, summary_markdown
-from zoo.experiments.sweeps import PlannedRun, Sweep, pending_runs
+from zoo.experiments.sweeps import PlannedRun, Sweep
 from zoo.training.progress import Display
 
 INSTALL_HINT = 'pip install -e ".[ray]" (or pip install "ray>=2.9")'
@@ -126,88 +123,71 @@ def run_sweep_on_ray(sweep: Sweep, *, out: str | Path, address: str | None = Non
                      display: Display | None = None, log: Callable[[str], None] = print):
     """Run every pending run of `sweep` as a Ray task; append each row to the table in `out` as its task
     ends; write the plots (with `plots`); return the table. `gpus_per_run` defaults to 1 when the cluster
-    has GPUs, else 0."""
+    has GPUs, else 0. The sweep loop is the local one's (`zoo.experiments.bench.drive`); only the executor
+    differs."""
+    from zoo.experiments.bench import drive
+
     ray = import_ray()
     display = display or Display(log=log)
     out = Path(out)
-    check_writable(out)
     started_here = connect(ray, address)
     try:
         gpus = gpus_per_run if gpus_per_run is not None else (1 if ray.cluster_resources().get("GPU", 0) else 0)
-        slots = _slots(ray, cpus_per_run, gpus)
-        return _submit_and_collect(ray, sweep, out, data_dir=data_dir, cpus=cpus_per_run, gpus=gpus, slots=slots,
-                                   retries=retries, retry_failed=retry_failed, tensorboard=tensorboard,
-                                   plots=plots, display=display)
+        executor = RayExecutor(ray, sweep.name, out, data_dir=data_dir, cpus=cpus_per_run, gpus=gpus,
+                               retries=retries, tensorboard=tensorboard)
+        return drive(sweep, out, executor, retry_failed=retry_failed, display=display, plots=plots)
     finally:
         if started_here:
             ray.shutdown()
 
 
-def _claim_pending(sweep: Sweep, out: Path, retry_failed: bool, display: Display) -> dict[str, tuple]:
-    """Claim every pending run that no live process holds: {run_id: (run, claim path)}."""
-    mine = {}
-    with locked(out):
-        for run in pending_runs(sweep, read_table(out), retry_failed=retry_failed):
-            path = claim(out, run.run_id)
-            if path is None:
-                who = holder(out, run.run_id) or {}
-                display.log(f"{run.label}: skipped, running in {who.get('host')} pid {who.get('pid')}")
-                continue
-            mine[run.run_id] = (run, path)
-    return mine
+class RayExecutor:
+    """Runs as Ray tasks, all submitted at once (Ray queues them on the nodes' resources), each in a fresh
+    worker (`max_calls=1`) with the sweep's backend in its environment; `collect` waits for the next to end
+    and writes its files (the driver is the table's only writer). A task whose worker died more often than
+    `retries` becomes a `failed` row naming its node."""
 
+    slots = float("inf")
 
-def _submit_and_collect(ray, sweep, out, *, data_dir, cpus, gpus, slots, retries, retry_failed, tensorboard,
-                        plots, display):
-    mine = _claim_pending(sweep, out, retry_failed, display)
-    nodes = len([n for n in ray.nodes() if n.get("Alive")])
-    display.log(f"sweep {sweep.name}: {len(sweep.runs)} runs, {len(mine)} to run on Ray ({nodes} node(s), "
-                f"{cpus:g} CPU and {gpus:g} GPU per run)")
-    display.sweep(sweep.name, len(mine))
-    starts = ray.remote(num_cpus=0)(_Starts).remote()
-    task = ray.remote(max_calls=1)(_task)
-    began = time.perf_counter()
-    refs = {}
-    for run_id, (run, _) in mine.items():
+    def __init__(self, ray, sweep: str, out: Path, *, data_dir, cpus: float, gpus: float, retries: int, tensorboard):
+        self.ray, self.sweep, self.out = ray, sweep, out
+        self.capacity = _slots(ray, cpus, gpus)
+        self.options = dict(num_cpus=cpus, num_gpus=gpus, max_retries=retries, retry_exceptions=False)
+        self.data_dir, self.tensorboard = data_dir, tensorboard
+        self.starts = ray.remote(num_cpus=0)(_Starts).remote()
+        self.task = ray.remote(max_calls=1)(_task)
+        self.refs: dict = {}
+        nodes = len([n for n in ray.nodes() if n.get("Alive")])
+        self.where = f" on Ray ({nodes} node(s), {cpus:g} CPU and {gpus:g} GPU per run)"
+
+    def submit(self, run: PlannedRun) -> None:
         env = {"KERAS_BACKEND": run.backend or configured_backend(), "ZOO_QUIET_BACKEND": "1",
                "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
-        options = dict(num_cpus=cpus, num_gpus=gpus, max_retries=retries, retry_exceptions=False,
-                       runtime_env={"env_vars": env})
-        refs[task.options(**options).remote(run, sweep.name, data_dir, tensorboard, starts)] = run_id
-    pending = list(refs)
-    try:
-        with Heartbeat(*(path for _, path in mine.values())):
-            while pending:
-                display.running(min(len(pending), slots))
-                done, pending = ray.wait(pending, num_returns=1, timeout=1.0)  # short: Ctrl-C is seen at once
-                for ref in done:
-                    _collect(ray, ref, mine[refs[ref]], sweep, out, starts, display)
-    except KeyboardInterrupt:
-        for ref in pending:
-            ray.cancel(ref, force=True)
-        display.log(f"sweep {sweep.name}: interrupted; {len(pending)} run(s) cancelled (rerun to resume)")
-        raise
-    finally:
-        for _, path in mine.values():
-            release(path)
-    display.running(0)
-    from zoo.experiments.bench import finish_sweep
+        task = self.task.options(**self.options, runtime_env={"env_vars": env})
+        self.refs[task.remote(run, self.sweep, self.data_dir, self.tensorboard, self.starts)] = run
 
-    return finish_sweep(sweep, out, began=began, plots=plots, log=display.log)
+    def collect(self):
+        """Yield (run, row) for the tasks that ended, waiting for one (in short waits: Ctrl-C is seen at once)."""
+        from zoo.experiments.bench import write_run_files
 
+        done = []
+        while not done:
+            done, _ = self.ray.wait(list(self.refs), num_returns=1, timeout=1.0)
+        for ref in done:
+            run = self.refs.pop(ref)
+            try:
+                row, history, failure = self.ray.get(ref)
+            except (self.ray.exceptions.RayError, OSError) as exc:
+                nodes = self.ray.get(self.starts.where.remote(run.run_id))
+                row, history, failure = _failed_row(run, self.sweep, exc, nodes), None, None
+            yield run, write_run_files(self.out, run, row, history, failure)
 
-def _collect(ray, ref, item, sweep, out, starts, display) -> None:
-    """Write one finished task's row (or its failure) into the table."""
-    from zoo.experiments.bench import describe_outcome, write_run_files
+    def outcome(self, run: PlannedRun, row: dict) -> str:
+        from zoo.experiments.bench import describe_outcome
 
-    run, path = item
-    try:
-        row, history, failure = ray.get(ref)
-    except (ray.exceptions.RayError, OSError) as exc:
-        nodes = ray.get(starts.where.remote(run.run_id))
-        row, history, failure = _failed_row(run, sweep.name, exc, nodes), None, None
-    write_run_files(out, run, row, history, failure)
-    append_rows(out, [row], markdown=lambda t: summary_markdown(t, title=f"sweep {sweep.name}"))
-    release(path)
-    display.log(f"{run.label} on {row.get('node')}: {describe_outcome(row)}")
-    display.finished("ok" if row.get("status") == "ok" else "failed")
+        return f"{run.label} on {row.get('node')}: {describe_outcome(row)}"
+
+    def cancel(self) -> int:
+        for ref in self.refs:
+            self.ray.cancel(ref, force=True)
+        return len(self.refs)

@@ -48,8 +48,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zoo.errors import ZooError, did_you_mean
+from zoo.files import read_text_file
 from zoo.models.registry import list_variants
-from zoo.training.recipes import get_recipe
+from zoo.training.recipes import MAX_SEED, get_recipe
 
 try:
     import tomllib
@@ -84,6 +85,8 @@ class PlannedRun:
     @property
     def run_id(self) -> str:
         key = [self.variant, self.dataset, self.recipe, self.seed, self.overrides, self.limit]
+        if self.inference_batch != 256:  # runs with the default inference batch keep the ids they always had
+            key.append({"inference_batch": self.inference_batch})
         if self.spec:  # runs of the registered architecture keep the ids they always had
             key.append({"spec": self.spec})
         if self.target_top1 is not None:  # runs without a target keep the ids they always had
@@ -172,23 +175,82 @@ def parse_sweep(text: str, *, name: str, extra_overrides: dict | None = None,
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ZooError(f"sweep {name}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ZooError(f"sweep {name}: nested too deeply to read (arrays or tables inside one another)") from None
     unknown = sorted(set(data) - set(TOP_KEYS))
     if unknown:
         raise ZooError(f"sweep {name}: unknown top-level key(s) {', '.join(unknown)}; expected {', '.join(TOP_KEYS)}")
     defaults = data.get("defaults", {})
     groups = data.get("group", [])
+    if not isinstance(defaults, dict):
+        raise ZooError(f"sweep {name}: defaults must be a table ([defaults]), got {_shown(defaults)}")
+    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+        raise ZooError(f"sweep {name}: group must be [[group]] tables, got {_shown(groups)}")
     if not groups:
         raise ZooError(f"sweep {name}: no [[group]] tables, so nothing to run")
+    _check_plain(data, f"sweep {name}")
     max_epochs = _int_or_none(max_epochs, "max_epochs", f"sweep {name}")
+    where = [f"sweep {name} group {index}" for index in range(1, len(groups) + 1)]
+    total = sum(_count(defaults, group, w) for group, w in zip(groups, where))
+    if total > MAX_RUNS:
+        raise ZooError(f"sweep {name} plans {total:,} runs, over the limit of {MAX_RUNS:,}: split it into "
+                       "smaller sweeps or fewer grid values")
     runs: list[PlannedRun] = []
-    for index, group in enumerate(groups, 1):
-        runs += _group_runs(defaults, group, where=f"sweep {name} group {index}",
+    for group, group_where in zip(groups, where):
+        runs += _group_runs(defaults, group, where=group_where,
                             extra_overrides=extra_overrides or {}, max_epochs=max_epochs,
                             spec_overrides=spec_overrides or {})
     seen: dict[str, PlannedRun] = {}
     for run in runs:
-        seen.setdefault(run.run_id, run)  # a run listed twice runs once
+        seen.setdefault(_same_configuration(run), run)  # a run listed twice (however spelled) runs once
     return Sweep(name=name, description=data.get("description", ""), runs=tuple(seen.values()))
+
+
+#: The most runs one sweep may plan: counted before any list is built, so a typo'd grid is refused at once.
+MAX_RUNS = 10_000
+
+
+def _shown(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _check_plain(value, where: str) -> None:
+    """Refuse TOML values a run cannot be keyed by (dates and times): they are not knobs of anything."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack += item.values()
+        elif isinstance(item, list):
+            stack += item
+        elif not isinstance(item, (str, int, float, bool)):
+            raise ZooError(f"{where}: {_shown(item)} is a TOML {type(item).__name__}; "
+                           "sweep values are names, numbers and true/false")
+
+
+def _length(value) -> int:
+    return len(value) if isinstance(value, list) and value else 1
+
+
+def _count(defaults: dict, group: dict, where: str) -> int:
+    """How many runs a group plans (an upper bound, before variant globs are expanded: a glob counts as the
+    variants it matches), computed without building any of them."""
+    merged = {**defaults, **group}
+    count = 1
+    for key in ("recipes", "datasets", "seeds", "backends"):
+        count *= _length(merged.get(key))
+    variants = merged.get("variants")
+    patterns = variants if isinstance(variants, list) else [variants]
+    count *= max(1, sum(len(list_variants(p)) or 1 for p in patterns if isinstance(p, str)))
+    for key in ("grid", "spec"):
+        table = merged.get(key)
+        if isinstance(table, dict):
+            for field_name, values in table.items():
+                nested = isinstance(values, list) and (key == "grid" or field_name not in TUPLE_FIELDS
+                                                       or any(isinstance(v, list) for v in values))
+                count *= len(values) if nested and values else 1
+    return count
 
 
 def _grid(value, where: str) -> list[dict]:
@@ -233,21 +295,25 @@ def _group_runs(defaults: dict, group: dict, *, where: str, extra_overrides: dic
         if key not in GROUP_KEYS:
             raise ZooError(f"{where}: unknown key {key!r}; expected {', '.join(GROUP_KEYS)}")
     merged = {**defaults, **group}
+    for table in (defaults, group):  # grid and spec say it themselves, below
+        if "overrides" in table and not isinstance(table["overrides"], dict):
+            raise ZooError(f"{where}: overrides must be a table of knob = value, got {_shown(table['overrides'])}")
     base = {**defaults.get("overrides", {}), **group.get("overrides", {})}
     grid = _grid(merged["grid"], where) if "grid" in merged else [{}]
     if any(knob in extra_overrides for knob in BUDGET_KNOBS):  # one budget for every run replaces the file's
         base = {k: v for k, v in base.items() if k not in BUDGET_KNOBS}
         grid = [{k: v for k, v in point.items() if k not in BUDGET_KNOBS} for point in grid]
-    if "seed" in {**base, **extra_overrides, **grid[0]}:
-        raise ZooError(f"{where}: set seeds with seeds = [...], not the seed knob")
+    for knob in ("seed", "dataset"):
+        if knob in {**base, **extra_overrides, **grid[0]}:
+            raise ZooError(f"{where}: set {knob}s with {knob}s = [...], not the {knob} knob")
     if "variants" not in merged or "recipes" not in merged:
         raise ZooError(f"{where}: needs variants and recipes")
     variants = _expand_variants(_as_list(merged["variants"], "variants", where), where)
     recipes = _names(merged["recipes"], "recipes", where)
     seeds = _as_list(merged.get("seeds", [0]), "seeds", where)
     for seed in seeds:
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ZooError(f"{where}: seeds must be integers >= 0, got {seed!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+            raise ZooError(f"{where}: seeds must be integers in [0, {MAX_SEED}], got {_shown(seed)}")
     backends = _names(merged["backends"], "backends", where) if "backends" in merged else [None]
     for backend in backends:
         if backend is not None and backend not in BACKENDS:
@@ -269,6 +335,8 @@ def _group_runs(defaults: dict, group: dict, *, where: str, extra_overrides: dic
         if max_epochs is not None and recipe.epochs > max_epochs and not recipe.budgeted:
             overrides["epochs"] = max_epochs
         datasets = _names(merged.get("datasets", [recipe.dataset]), "datasets", where)
+        for dataset in datasets:
+            _check_dataset(dataset, where)
         for variant, spec, dataset, seed, backend in itertools.product(variants, specs, datasets, seeds, backends):
             runs.append(PlannedRun(variant=variant, recipe=recipe_name, dataset=dataset, seed=seed,
                                    overrides=dict(sorted(overrides.items())), limit=limit,
@@ -276,6 +344,31 @@ def _group_runs(defaults: dict, group: dict, *, where: str, extra_overrides: dic
                                    target_top1=None if target is None else float(target), backend=backend,
                                    spec=dict(sorted(spec.items()))))
     return runs
+
+
+def _same_configuration(run: PlannedRun) -> str:
+    """What makes two runs one configuration whatever their spelling: numbers compared as numbers (`lr = 1`
+    and `lr = 1.0` plan one run; the run id keeps the spelling, so the tables' ids never change)."""
+    def plain(value):
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    return json.dumps(plain([run.variant, run.recipe, run.dataset, run.seed, run.overrides, run.limit, run.spec,
+                             run.inference_batch, run.target_top1, run.test_limit, run.backend]), sort_keys=True)
+
+
+def _check_dataset(name: str, where: str) -> None:
+    """Refuse a dataset that is neither a named one nor an existing image folder or archive, at planning."""
+    from zoo.data.datasets import ALIASES, NAMED
+
+    if name in NAMED or name in ALIASES or Path(name).expanduser().exists():
+        return
+    hint = did_you_mean(name, NAMED + tuple(ALIASES))
+    raise ZooError(f"{where}: unknown dataset {name!r}{'; ' + hint if hint else ''} (datasets: {', '.join(NAMED)}, "
+                   "or a path to an image folder or archive)")
 
 
 def sweep_dirs() -> list[Path]:
@@ -308,12 +401,7 @@ def load_sweep(name_or_path: str, *, extra_overrides: dict | None = None, max_ep
             raise ZooError(f"unknown sweep {name_or_path!r}{'; ' + hint if hint else ''} (built-in: {', '.join(known) or 'none found'}; "
                            "or give a path to a .toml file)")
         path = known[name_or_path]
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise ZooError(f"cannot read sweep file {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ZooError(f"sweep file {path} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    text = read_text_file(path, "sweep file")
     return parse_sweep(text, name=path.stem, extra_overrides=extra_overrides, max_epochs=max_epochs,
                        spec_overrides=spec_overrides)
 

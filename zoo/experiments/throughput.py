@@ -106,7 +106,7 @@ def _keras_rows(framework: str, variant: str, model, *, input_size, batch_size, 
 
     from zoo.training import device_loop
     from zoo.models.macs import count_macs
-    from zoo.training.trainer import has_accelerator, resolve_jit_compile
+    from zoo.training.policy import has_accelerator, resolve_jit_compile
 
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
                   loss=keras.losses.CategoricalCrossentropy(from_logits=True),
@@ -369,7 +369,7 @@ def median_over_rounds(table):
 def _zoo_ratios(table, home: str) -> list:
     """zoo images/s on `home` (its default loop there) over each row's, for the same model and mode;
     keras.applications rows compare with the zoo on their own backend."""
-    from zoo.training.trainer import resolve_loop
+    from zoo.training.policy import resolve_loop
 
     speeds = {}
     for r in table.to_dict("records"):

@@ -33,7 +33,8 @@ import pandas as pd
 from zoo.data import load_dataset
 from zoo.environment import environment
 from zoo.errors import ZooError
-from zoo.experiments.results import append_rows, summary_cell
+from zoo.experiments.results import append_rows
+from zoo.experiments.summary import summary_cell
 from zoo.files import write_text_atomic
 from zoo.markdown import format_table
 from zoo.models.builder import build
@@ -41,7 +42,8 @@ from zoo.models.registry import resolve_spec
 from zoo.models.resnet.spec import ResNetSpec
 from zoo.training.recipes import get_recipe
 from zoo.training.result import table_row
-from zoo.training.trainer import resolve_precision, train
+from zoo.training.policy import resolve_precision
+from zoo.training.trainer import train
 
 OBJECTIVE = "val_top1"
 STEMS = {"3x3/1 same": (3, 1, "same"), "3x3/1 valid": (3, 1, "valid"), "7x7/2": (7, 2, "same")}

@@ -12,6 +12,7 @@ family's builder (`zoo/models/<family>/builder.py`).
 from __future__ import annotations
 
 import os
+import sys
 
 import keras
 
@@ -52,4 +53,19 @@ def build(name_or_spec: str | ResNetSpec, *, input_shape=None, num_classes=None,
     """
     spec = resolve_spec(name_or_spec, input_shape=input_shape, num_classes=num_classes, **overrides)
     check_fits_in_memory(spec)
+    make_room_for(spec)
     return BUILDERS[type(spec)](spec)
+
+
+#: Python frames Keras' functional graph code may stack per residual block: it walks the graph recursively
+#: (node to its inputs), so ResNet-1202 (600 blocks) overflows Python's default limit of 1000.
+FRAMES_PER_BLOCK = 60
+
+
+def make_room_for(spec) -> None:
+    """Raise Python's recursion limit (never lower it) so Keras can build, save and load a net this deep.
+    It stays raised: the model's later graph walks (saving, cloning, summaries) need the same room."""
+    blocks = sum(getattr(spec, "depths", ()) or ())
+    needed = 2000 + FRAMES_PER_BLOCK * blocks
+    if sys.getrecursionlimit() < needed:
+        sys.setrecursionlimit(needed)

@@ -95,7 +95,24 @@ def _finite(history: dict) -> bool:
     return bool(np.all(np.isfinite(history.get("loss", [0.0]))))
 
 
-def _epoch_input(x: np.ndarray, y: np.ndarray, batch_size: int) -> dict:
+class _MixedBatches(keras.utils.PyDataset):
+    """One epoch of whole batches, each passed through `mix` (`zoo.data.preprocess.label_mixing`) as it is
+    gathered: MixUp / CutMix on the backends that train without tf.data."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, mix):
+        super().__init__()
+        self.x, self.y, self.batch_size, self.mix = x, y, batch_size, mix
+
+    def __len__(self) -> int:
+        return len(self.y) // self.batch_size
+
+    def __getitem__(self, index: int):
+        cut = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        images, labels = self.mix(self.x[cut], self.y[cut])
+        return keras.ops.convert_to_numpy(images), keras.ops.convert_to_numpy(labels)
+
+
+def _epoch_input(x: np.ndarray, y: np.ndarray, batch_size: int, mix=None) -> dict:
     """`fit`'s data for one epoch of whole batches: the arrays, or on TensorFlow a `tf.data` pipeline of them
     without tf.data's autotuning.
 
@@ -109,12 +126,14 @@ def _epoch_input(x: np.ndarray, y: np.ndarray, batch_size: int) -> dict:
     loaded on this backend; the zoo takes the module Keras loaded instead of importing it.
     """
     if keras.backend.backend() != "tensorflow":
-        return {"x": x, "y": y, "batch_size": batch_size}
+        return {"x": _MixedBatches(x, y, batch_size, mix)} if mix else {"x": x, "y": y, "batch_size": batch_size}
     tf = backend_module()
     options = tf.data.Options()
     options.autotune.enabled = False
     options.experimental_optimization.apply_default_optimizations = False
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size, drop_remainder=True)
+    if mix is not None:  # Keras' MixUp / CutMix run inside tf.data on any backend; here the backend is TF
+        dataset = dataset.map(mix)
     return {"x": dataset.prefetch(2).with_options(options)}
 
 
@@ -132,7 +151,7 @@ def alternating_flips(n: int, seed: int) -> np.ndarray:
 
 
 def fit_full_batches(model, x, y, *, batch_size, epochs, validation, rng, progress, after_epoch, clock,
-                      callbacks=(), flips=None, start_epoch: int = 0, history: dict | None = None):
+                      callbacks=(), flips=None, mix=None, start_epoch: int = 0, history: dict | None = None):
     """Keras' fit, epoch by epoch on a fresh shuffle cut to whole batches, until `epochs` or the clock's
     budget is done; return the history (`clock` holds the times).
 
@@ -142,7 +161,7 @@ def fit_full_batches(model, x, y, *, batch_size, epochs, validation, rng, progre
     autotuning: `_epoch_input`); a `keras.utils.PyDataset` gathering each batch by index instead was
     slower on TF, its generator thread keeping the process in the kernel (benchmarks/results/cpu-2core/README.md,
     "Measurements behind the library's choices"). `flips` (`alternating_flips`) mirrors each epoch's images
-    on the host as they are gathered, inside the timed span.
+    on the host as they are gathered, inside the timed span; `mix` (MixUp / CutMix) transforms each batch.
     `after_epoch(epoch, history)` runs between epochs, outside the timed span; `progress` (or None) gets the
     progress events. A resumed run (`zoo.training.checkpoint`) starts at `start_epoch` with the `history` so far.
     """
@@ -157,7 +176,7 @@ def fit_full_batches(model, x, y, *, batch_size, epochs, validation, rng, progre
         if flips is not None:
             mirror = (flips[order] + epoch) % 2 == 1
             images[mirror] = images[mirror, :, ::-1]
-        fit = model.fit(**_epoch_input(images, y[order], batch_size), epochs=epoch + 1, initial_epoch=epoch,
+        fit = model.fit(**_epoch_input(images, y[order], batch_size, mix), epochs=epoch + 1, initial_epoch=epoch,
                         validation_data=validation, shuffle=False, verbose=0,
                         callbacks=[clock, *events, _StopOnNaN(), *callbacks])
         clock.stop()

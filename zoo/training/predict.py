@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.data.formats import to_uint8
 from zoo.errors import ZooError, first_line
 
 
@@ -41,11 +42,7 @@ def read_image(path: str | Path, input_shape: tuple[int, int, int]) -> np.ndarra
     height, width, channels = input_shape
     try:
         with Image.open(path) as img:
-            if img.mode.startswith("I"):  # 16/32-bit grayscale: scale to 8 bits instead of clipping at 255
-                wide = np.asarray(img, dtype=np.float64)
-                img = Image.fromarray(np.round(wide * 255.0 / max(65535.0, wide.max())).astype(np.uint8))
-            img = img.convert("L" if channels == 1 else "RGB")
-            array = np.asarray(img, dtype=np.uint8)
+            array = to_uint8(img, "L" if channels == 1 else "RGB")  # the dataset reader's decoding
     except FileNotFoundError:
         raise ZooError(f"no such image: {path}") from None
     except IsADirectoryError:
@@ -65,10 +62,12 @@ def class_names_for(model_path: Path, num_classes: int, given: list[str] | None)
             raise ZooError(f"--classes names {len(given)} classes but the model predicts {num_classes}")
         return given
     record = model_path.parent / "result.json"
-    if record.exists():
-        names = json.loads(record.read_text()).get("class_names")
-        if names and len(names) == num_classes:
-            return [str(n) for n in names]
+    try:  # the names `zoo train` recorded beside the model; a damaged or foreign record is not used
+        names = json.loads(record.read_text()).get("class_names") if record.is_file() else None
+    except (OSError, ValueError, RecursionError, AttributeError):
+        names = None
+    if isinstance(names, list) and len(names) == num_classes:
+        return [str(n) for n in names]
     return [str(i) for i in range(num_classes)]
 
 
@@ -116,7 +115,11 @@ def predict_files(model_path: str | Path, images: list[str], *, top_k: int = 3,
     input_shape = tuple(model.input_shape[1:])
     if len(input_shape) != 3 or None in input_shape:
         raise ZooError(f"the model's input shape {input_shape} is not a fixed (H, W, C) image shape")
-    num_classes = int(model.output_shape[-1])
+    output_shape = model.output_shape
+    if not isinstance(output_shape, tuple) or len(output_shape) != 2 or not output_shape[-1]:
+        raise ZooError(f"{model_path}: the model's output shape {output_shape} is not one (batch, classes) "
+                       "vector of class scores, so it is not a classifier zoo predict can read")
+    num_classes = int(output_shape[-1])
     names = class_names_for(model_path, num_classes, class_names)
     batch = np.stack([read_image(p, input_shape) for p in images])
     if model.input.dtype != "uint8":

@@ -19,19 +19,24 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "linear")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
 LOOPS = ("auto", "keras", "device")
+MAX_SEED = 2**32 - 1
+MAX_EPOCHS = 1_000_000  # far beyond any schedule; larger counts overflow the step arithmetic
 
 
 @dataclass(frozen=True)
 class Recipe:
     """Every training knob. `precision="auto"` means bf16 mixed precision on a GPU/TPU and on TensorFlow or
     torch on a CPU with bfloat16 instructions (AVX512_BF16, AMX), float32 otherwise
-    (`trainer.resolve_precision`);
+    (`zoo.training.policy.resolve_precision`);
     `jit_compile="auto"` means XLA on a GPU/TPU and, on a CPU, TensorFlow's oneDNN kernels (XLA:CPU
     convolutions are an order of magnitude slower: benchmarks/results/cpu-2core/README.md, "Measurements
     behind the library's choices"; JAX always compiles with XLA).
     Fast-recipe ingredients (Jordan 2024, airbench; each composes with any variant): `bias_lr`, `lookahead`
     (`zoo.training.lookahead`), `tta` (`zoo.training.tta`), `whiten` (`zoo.training.whiten`; the stem conv must be k x k, valid,
     with 2·k·k·channels filters, as `airbench94`'s), and the `linear` schedule (triangular with warm-up).
+    Augmentations beyond flip / pad-crop / cutout are Keras' own layers (`zoo.data.preprocess`): `randaugment`,
+    `augmix` and `random_erasing` inside the model on the raw pixels, `mixup` / `cutmix` on each training
+    batch's images and labels (one of the two).
     `loop="auto"` means the device loop (`zoo.training.device_loop`) on JAX with an accelerator, Keras' `fit` otherwise.
 
     A budget (`budget_seconds` of training, `budget_images` seen, or both: whichever is spent first) bounds the
@@ -55,6 +60,11 @@ class Recipe:
     flip: bool | str = False       # true: random mirror per image; "alternate": each image every other epoch
     crop_pad: int = 0
     cutout: int = 0
+    mixup: float = 0.0             # keras.layers.MixUp's alpha: images and labels blended in pairs (0: off)
+    cutmix: float = 0.0            # keras.layers.CutMix's factor: a patch of another image, labels by area (0: off)
+    randaugment: int = 0           # keras.layers.RandAugment: this many random operations per image (0: off)
+    augmix: bool = False           # keras.layers.AugMix (Hendrycks et al. 2020)
+    random_erasing: float = 0.0    # keras.layers.RandomErasing's factor: the share of images erased (0: off)
     validation_split: float = 0.0
     pad_to: int | None = None
     precision: str = "float32"
@@ -80,16 +90,20 @@ class Recipe:
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 fail(field, "must be an integer >= 1")
-        for field in ("crop_pad", "cutout", "seed", "precise_bn", "devices", "lookahead", "test_from"):
+        for field in ("crop_pad", "cutout", "seed", "precise_bn", "devices", "lookahead", "test_from", "randaugment"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 fail(field, "must be an integer >= 0")
         for field, low, high in (("lr", 0, math.inf), ("momentum", 0, 1), ("weight_decay", 0, 1),
                                  ("label_smoothing", 0, 1), ("validation_split", 0, 1),
-                                 ("warmup_epochs", 0, math.inf), ("bias_lr", 0, math.inf)):
+                                 ("warmup_epochs", 0, MAX_EPOCHS), ("bias_lr", 0, math.inf), ("mixup", 0, 100)):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (low <= value < high):
                 fail(field, f"must be a number in [{low}, {high})")
+        if self.seed > MAX_SEED:
+            fail("seed", f"must be at most {MAX_SEED} (the backends' random generators take 32 bits)")
+        if self.epochs > MAX_EPOCHS:
+            fail("epochs", f"must be at most {MAX_EPOCHS:,}")
         if self.lr == 0:
             fail("lr", "must be > 0")
         if self.bias_lr == 0:
@@ -104,7 +118,13 @@ class Recipe:
                 fail(field, f"must be one of {', '.join(choices)}")
         if self.flip not in (True, False, "alternate") or not isinstance(self.flip, (bool, str)):
             fail("flip", 'must be true, false or "alternate"')
-        for field in ("nesterov", "whiten"):
+        for field in ("cutmix", "random_erasing"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                fail(field, "must be a number in [0, 1]")
+        if self.mixup and self.cutmix:
+            fail("cutmix", "and mixup both mix labels; give one of them")
+        for field in ("nesterov", "whiten", "augmix"):
             if not isinstance(getattr(self, field), bool):
                 fail(field, "must be true or false")
         if not isinstance(self.jit_compile, bool) and self.jit_compile != "auto":

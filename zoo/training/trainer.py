@@ -24,8 +24,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import json
-import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -35,101 +33,26 @@ import numpy as np
 
 from zoo import runtime
 from zoo.data import load_dataset
-from zoo.data.preprocess import augmentation, normalization
-from zoo.environment import mib, peak_device_memory, reset_peak_memory
+from zoo.data.preprocess import augmentation, label_mixing, normalization, pixel_augmentation
+from zoo.environment import reset_peak_memory
 from zoo.errors import DatasetError, ZooError
-from zoo.files import write_text_atomic
-from zoo.models.macs import count_macs
 from zoo.models.registry import resolve_spec
 from zoo.models.resnet.spec import ResNetSpec
-from zoo.models.summary import param_counts
 from zoo.training.batchnorm import reestimate_batchnorm
 from zoo.training.lookahead import Lookahead
 from zoo.training.loops import alternating_flips, fit_full_batches, fit_on_device
-from zoo.training.scoring import Scorer, divergence, epoch_timing, time_to_target
+from zoo.training.scoring import Scorer, divergence
 from zoo.training.checkpoint import Checkpoint, capture as capture_state, restore as restore_state, run_key
-from zoo.training.budget import LinearDecay, Phases, TrainClock, other_seconds
+from zoo.training.budget import LinearDecay, Phases, TrainClock
 from zoo.training import optimizers
 from zoo.training.distribute import data_parallel
+from zoo.training.policy import enable_compilation_cache, resolve_jit_compile, resolve_loop, resolve_precision
 from zoo.training.progress import Display
+from zoo.training import record as run_record
 from zoo.training.recipes import Recipe, get_recipe
 from zoo.training.result import RunResult
 from zoo.training.speed import inference_images_per_second
 from zoo.training.whiten import IMAGES as WHITEN_IMAGES, whiten_stem
-
-
-
-
-def has_accelerator() -> bool:
-    """True when Keras' backend sees a GPU or TPU."""
-    try:
-        return any(not d.lower().startswith("cpu") for d in keras.distribution.list_devices())
-    except Exception:  # backends without keras.distribution support report no accelerator
-        return False
-
-
-#: Backends whose training `precision="auto"` runs in bfloat16 on a CPU with bfloat16 hardware
-#: (runtime.cpu_has_bfloat16): where it was measured faster than float32, on an AMD EPYC with AVX512_BF16
-#: (benchmarks/results/cpu-2core-avx512/README.md, "bfloat16 on this CPU"): TensorFlow 1.59x (resnet18_cifar
-#: 32x32 b64) and 1.83x (resnet50 96x96 b32), torch 1.59x (resnet18_cifar). Not JAX: XLA:CPU's bfloat16
-#: matrix product runs below its float32 one there (0.16 against 0.20 TFLOP/s).
-BF16_CPU_BACKENDS = ("tensorflow", "torch")
-
-
-def resolve_precision(precision: str) -> str:
-    """`"auto"`: bfloat16 mixed precision on a GPU/TPU, and on a CPU with bfloat16 instructions for the
-    backends in BF16_CPU_BACKENDS; float32 elsewhere. Any other value is kept (a flag forces either)."""
-    if precision == "auto":
-        bf16_cpu = runtime.cpu_has_bfloat16() and keras.backend.backend() in BF16_CPU_BACKENDS
-        return "mixed_bfloat16" if has_accelerator() or bf16_cpu else "float32"
-    return precision
-
-
-def resolve_jit_compile(jit_compile: bool | str) -> bool:
-    """`"auto"`: always on JAX (uncompiled JAX steps run eagerly), on TensorFlow only with an accelerator
-    (XLA-CPU convolutions are an order of magnitude slower than oneDNN's), never on torch (torch.compile)."""
-    if jit_compile != "auto":
-        return bool(jit_compile)
-    backend = keras.backend.backend()
-    return backend == "jax" or (backend == "tensorflow" and has_accelerator())
-
-
-def enable_compilation_cache() -> str | None:
-    """On JAX, keep compiled programs on disk in `ZOO_CACHE_DIR/jax` (default ~/.cache/zoo/jax) unless a
-    cache is configured already or `ZOO_JAX_CACHE=0`; return the folder in use. Runs that differ only in
-    their seed compile the same program, so seeds after the first load it instead of compiling (what it
-    saves: benchmarks/results/cpu-2core/README.md, "Measurements behind the library's choices")."""
-    if keras.backend.backend() != "jax" or os.environ.get("ZOO_JAX_CACHE", "1") == "0":
-        return None
-    import jax
-
-    configured = jax.config.jax_compilation_cache_dir or os.environ.get("JAX_COMPILATION_CACHE_DIR")
-    if configured:
-        return configured
-    from zoo.data.datasets import cache_dir
-
-    folder = cache_dir() / "jax"
-    folder.mkdir(parents=True, exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", str(folder))
-    return str(folder)
-
-
-def resolve_loop(loop: str, data_bytes: int = 0, budgeted: bool = False) -> str:
-    """`"auto"`: the device loop on JAX with an accelerator when the training data (`data_bytes`) takes at
-    most a quarter of its memory and the run has no budget, Keras' fit otherwise. Not on a CPU: XLA:CPU
-    runs convolutions inside a loop body (`lax.scan`) on a slow path, many times slower per step than the
-    same step compiled alone (benchmarks/results/cpu-2core/README.md, "Measurements behind the library's choices")."""
-    from zoo.training import device_loop
-    if loop == "auto":
-        usable = device_loop.available() and has_accelerator() and device_loop.fits(data_bytes) and not budgeted
-        return "device" if usable else "keras"
-    if loop == "device" and budgeted:
-        raise ZooError('recipe loop "device" runs whole epochs in one call, so it cannot stop at a budget '
-                       '(use loop="auto" or "keras" with budget_seconds / budget_images)')
-    if loop == "device" and not device_loop.available():
-        raise ZooError(f'recipe loop "device" needs the JAX backend; this process runs {keras.backend.backend()} '
-                       '(set KERAS_BACKEND=jax, or loop="keras")')
-    return loop
 
 
 def _subset(images, labels, limit, rng):
@@ -211,8 +134,10 @@ def _one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
 
 
 
-def _load(recipe: Recipe, data_dir, limit, test_limit, rng) -> dict:
-    """The run's data: seeded subsets, shuffled, the validation split cut off the training images."""
+def _load(recipe: Recipe, data_dir, limit, test_limit, rng, devices: int = 1) -> dict:
+    """The run's data: seeded subsets, shuffled, the validation split cut off the training images. Data
+    parallel over `devices`, every split is cut to a multiple of them (at most devices - 1 images dropped
+    each; `train_images` and `test_images` count what was used), as Keras splits every batch evenly."""
     for name, value, least in (("limit", limit, 2), ("test_limit", test_limit, 1)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
             raise ZooError(f"{name} must be a whole number of images >= {least}, got {value!r}")
@@ -235,6 +160,12 @@ def _load(recipe: Recipe, data_dir, limit, test_limit, rng) -> dict:
         if cut < 1:
             raise ZooError(f"validation_split {recipe.validation_split} of {len(order)} training images leaves "
                            f"none to train on; use more images or a smaller split")
+    if devices > 1:
+        x_train, y_train, x_test, y_test = (a[: len(a) - len(a) % devices] for a in (x_train, y_train, x_test, y_test))
+        if validation is not None:
+            validation = tuple(a[: len(a) - len(a) % devices] for a in validation)
+        if not len(y_train) or not len(y_test) or (validation is not None and not len(validation[1])):
+            raise ZooError(f"devices={devices}: a split holds fewer images than devices; use more images")
     return dict(train_set=train_set, x_train=x_train, y_train=_one_hot(y_train, num_classes), validation=validation,
                 x_test=x_test, y_test=_one_hot(y_test, num_classes))
 
@@ -251,7 +182,14 @@ def _assemble(model_or_name, recipe: Recipe, train_set, x_train, precision: str,
         if recipe.whiten:
             with phases("whiten"):
                 whiten_stem(net, keras.ops.convert_to_numpy(normalize(x_train[:WHITEN_IMAGES])).astype("float32"))
-        x = normalize(inputs)
+        x = inputs
+        pixel = pixel_augmentation(randaugment=recipe.randaugment, augmix=recipe.augmix,
+                                   random_erasing=recipe.random_erasing, seed=recipe.seed)
+        if pixel:  # Keras' image augmentations take raw pixels as floats, before the normalization
+            x = keras.ops.cast(x, "float32")
+            for layer in pixel:
+                x = layer(x)
+        x = normalize(x)
         for layer in augmentation(flip=recipe.flip is True, crop_pad=recipe.crop_pad, cutout=recipe.cutout,
                                   seed=recipe.seed):
             x = layer(x)
@@ -272,40 +210,6 @@ def _compile(model, net, recipe: Recipe, num_classes: int, steps_per_epoch: int,
     # Created here, eagerly, the optimizer's slots cost a fraction of a second; left to the first traced
     # step, TensorFlow lifts each one out of the graph (resnet18 + Adam: 4.5 of the first step's 8.5 s).
     model.optimizer.build(model.trainable_variables)
-
-
-def _time_columns(phases: Phases, clock: TrainClock, wall: float) -> dict:
-    """Where the run's wall time went, in columns that add up to `wall_seconds` (`other_seconds` is the rest)."""
-    columns = {
-        "data_seconds": phases.seconds.get("data", 0.0),
-        "build_seconds": phases.seconds.get("build", 0.0) + (clock.compile_seconds or 0.0),
-        "train_seconds": float(sum(clock.epoch_seconds)),
-        "validation_seconds": clock.validation_seconds,
-        "precise_bn_seconds": phases.seconds.get("precise_bn", 0.0),
-        "test_seconds": phases.seconds.get("test", 0.0),
-        "inference_seconds": phases.seconds.get("inference", 0.0),
-    }
-    return {**columns, "other_seconds": other_seconds(columns, wall), "wall_seconds": wall}
-
-
-def _run_dir(out_dir, model: str, recipe: str) -> Path | None:
-    """The run's folder, `out_dir/<model>-<recipe>-<timestamp>/`, created (None without `out_dir`)."""
-    if out_dir is None:
-        return None
-    run_dir = Path(out_dir) / f"{model}-{recipe}-{time.strftime('%Y%m%d-%H%M%S')}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir
-
-
-def _log_callbacks(run_dir: Path | None, tensorboard) -> list:
-    """Keras' own logs for the fit loop: a CSV row per epoch in the run folder, TensorBoard summaries in
-    `tensorboard` (the device loop takes no callbacks: its runs keep history.json alone)."""
-    found = []
-    if run_dir is not None:
-        found.append(keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True))
-    if tensorboard is not None:
-        found.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard), write_graph=False))
-    return found
 
 
 def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit: int | None = None,
@@ -360,8 +264,9 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
         why_diverged = divergence(history)
         scores, inference = _evaluate(run, diverged=bool(why_diverged),
                                       inference_batch=inference_batch if measure_inference else None)
-        record = _describe(run, history, scores, inference, why_diverged, target_top1=target_top1, started=started)
-        result = _save(run, record, run_dir, wall=time.perf_counter() - began)
+        record = run_record.describe(run, history, scores, inference, why_diverged, target_top1=target_top1,
+                                     started=started)
+        result = run_record.save(run, record, run_dir, wall=time.perf_counter() - began)
         if saved is not None:
             saved.remove()
         return result
@@ -370,7 +275,9 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
 def _definition(run, model_or_name, limit, test_limit, target_top1) -> dict:
     """What makes two runs the same run, for a checkpoint's key: the net, every recipe knob, the data."""
     net = run.spec.to_dict() if run.spec else getattr(model_or_name, "name", str(model_or_name))
-    knobs = {k: getattr(run.recipe, k) for k in run.recipe.__dataclass_fields__ if k != "source"}
+    # knobs at their class defaults are left out, so that a knob added to Recipe later keeps existing keys
+    knobs = {f.name: getattr(run.recipe, f.name) for f in dataclasses.fields(run.recipe)
+             if f.name != "source" and getattr(run.recipe, f.name) != f.default}
     return {"net": net, "recipe": run.recipe.name, "knobs": knobs, "limit": limit, "test_limit": test_limit,
             "target_top1": target_top1, "backend": keras.backend.backend(), "precision": run.precision}
 
@@ -403,7 +310,7 @@ def _prepare(model_or_name, recipe: Recipe, devices: int, *, data_dir, limit, te
     rng = np.random.default_rng(recipe.seed)
     phases = Phases()
     with phases("data"):
-        data = _load(recipe, data_dir, limit, test_limit, rng)
+        data = _load(recipe, data_dir, limit, test_limit, rng, devices)
     x_train, y_train, train_set = data["x_train"], data["y_train"], data["train_set"]
     precision = resolve_precision(recipe.precision)
     jit_compile = resolve_jit_compile(recipe.jit_compile)
@@ -414,7 +321,8 @@ def _prepare(model_or_name, recipe: Recipe, devices: int, *, data_dir, limit, te
         model, net, spec = _assemble(model_or_name, recipe, train_set, x_train, precision, phases)
         _compile(model, net, recipe, train_set.num_classes, steps_per_epoch, jit_compile)
         loop, trainer = _loop(recipe, model, x_train, y_train, batch_size=batch_size, devices=devices, clock=clock)
-    test = Scorer(model, data["x_test"], data["y_test"], batch_size=max(recipe.batch_size, EVALUATION_BATCH),
+    evaluation_batch = max(recipe.batch_size, EVALUATION_BATCH)
+    test = Scorer(model, data["x_test"], data["y_test"], batch_size=evaluation_batch - evaluation_batch % devices,
                   phases=phases, every_epoch=every_epoch, tta=recipe.tta, first_epoch=recipe.test_from)
     return _Run(recipe, devices, data, precision, jit_compile, batch_size, model, net, spec, loop, trainer, clock,
                 phases, test, rng)
@@ -430,9 +338,9 @@ def _fit(run: _Run, out_dir, *, callbacks, tensorboard, progress, checkpoint=Non
     if run.loop == "device" and run.recipe.lookahead:
         raise ZooError('lookahead averages the weights between steps in Keras\' fit loop; the device loop runs an '
                        'epoch in one call (use loop="keras")')
-    run_dir = _run_dir(out_dir, run.net.name, run.recipe.name)
+    run_dir = run_record.run_folder(out_dir, run.net.name, run.recipe.name)
     lookahead = _lookahead(run)
-    callbacks = [*(callbacks or ()), *_log_callbacks(run_dir, tensorboard), *lookahead] \
+    callbacks = [*(callbacks or ()), *run_record.log_callbacks(run_dir, tensorboard), *lookahead] \
         if run.loop == "keras" else []
     resume, after_epoch, restored = {}, run.test.after_epoch, None
     if checkpoint is not None and run.loop == "keras":  # the device loop trains without (an epoch is one call)
@@ -472,80 +380,18 @@ def _lookahead(run: _Run) -> list:
     return [callback]
 
 
-def _describe(run: _Run, history: dict, scores: dict, inference, divergence, *, target_top1, started) -> dict:
-    """The run's record, but for its time columns (`_time_columns`)."""
-    recipe, clock, train_set = run.recipe, run.clock, run.data["train_set"]
-    epoch_seconds, train_images = clock.epoch_seconds, len(run.data["y_train"])
-    counts = param_counts(run.net)
-    return {
-        "model": run.net.name,
-        "recipe": recipe.name,
-        "dataset": train_set.name,
-        "dataset_source": train_set.source,
-        "seed": recipe.seed,
-        "epochs": len(epoch_seconds),
-        "epochs_planned": None if recipe.budgeted else recipe.epochs,
-        "epochs_done": clock.images / max(train_images, 1),
-        "images_seen": clock.images,
-        "budget_seconds": recipe.budget_seconds,
-        "budget_images": recipe.budget_images,
-        "schedule": recipe.schedule,
-        "batch_size": run.batch_size,
-        "precision": run.precision,
-        "jit_compile": run.jit_compile,
-        "loop": run.loop,
-        "devices": run.devices,
-        "backend": keras.backend.backend(),
-        "keras_version": keras.__version__,
-        "class_names": [str(n) for n in train_set.class_names],
-        "train_images": train_images,
-        "test_images": len(run.data["y_test"]),
-        "params": counts["trainable"],
-        "params_total": counts["total"],
-        "macs_per_image": count_macs(run.net),
-        "top1": float(scores["top1"]),
-        "top5": float(scores["top5"]) if "top5" in scores else None,
-        "test_loss": float(scores["loss"]),
-        "best_val_top1": max(history["val_top1"]) if "val_top1" in history else None,
-        "best_val_epoch": int(np.argmax(history["val_top1"])) + 1 if "val_top1" in history else None,
-        "compile_seconds": clock.compile_seconds,
-        "resumed_from_epoch": run.resumed_from,
-        **epoch_timing(epoch_seconds, clock.images - (run.batch_size if run.loop == "keras" else 0)),
-        **time_to_target(history.get("test_top1", []), epoch_seconds, target_top1, test_seconds=run.test.seconds,
-                          setup_seconds=(clock.compile_seconds or 0.0) + run.phases.seconds.get("whiten", 0.0)),
-        "inference_images_per_second": inference,
-        "peak_device_memory_mb": mib(peak_device_memory()),
-        "status": "diverged" if divergence else "ok",
-        "error": divergence,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "recipe_knobs": {k: getattr(recipe, k) for k in recipe.__dataclass_fields__ if k != "source"},
-        "spec": run.spec.to_dict() if run.spec else None,
-        "history": history,
-        "epoch_seconds": epoch_seconds,
-    }
-
-
-def _save(run: _Run, record: dict, run_dir: Path | None, *, wall: float) -> RunResult:
-    """The result, with its time columns; in `run_dir` (when given) the model, history and result files."""
-    if run_dir is not None:
-        run.model.save(run_dir / "model.keras")
-        write_text_atomic(run_dir / "history.json", json.dumps(record["history"], indent=2))
-        record["run_dir"] = str(run_dir)
-    result = RunResult(**record, **_time_columns(run.phases, run.clock, wall))
-    if run_dir is not None:
-        write_text_atomic(run_dir / "result.json", json.dumps(result.to_dict(), indent=2))
-    return result
-
-
 def _loop(recipe: Recipe, model, x_train, y_train, *, batch_size: int, devices: int, clock: TrainClock):
     """The training loop for this run, behind one call: (`"device"` or `"keras"`, a function taking the fit
     arguments and returning the history). The device loop (JAX: data on the device) compiles its epoch
     here, ahead of time, into `clock.compile_seconds`."""
     loop = resolve_loop(recipe.loop, data_bytes=x_train.nbytes + y_train.nbytes, budgeted=recipe.budgeted)
     flips = alternating_flips(len(y_train), recipe.seed) if recipe.flip == "alternate" else None
+    mix = label_mixing(mixup=recipe.mixup, cutmix=recipe.cutmix, seed=recipe.seed)
     if loop == "keras":
-        return loop, functools.partial(fit_full_batches, model, x_train, y_train, flips=flips)
+        return loop, functools.partial(fit_full_batches, model, x_train, y_train, flips=flips, mix=mix)
+    if mix is not None:
+        raise ZooError("mixup / cutmix mix each batch as Keras' fit loop gathers it; the device loop keeps the "
+                       'data on the device (loop="keras")')
     if flips is not None:
         raise ZooError('flip="alternate" mirrors images as Keras\' fit loop gathers them; the device loop keeps '
                        'them on the device (loop="keras", or flip=true)')

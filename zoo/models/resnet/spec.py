@@ -18,12 +18,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from dataclasses import dataclass, fields
 from typing import Any
 
-from zoo.errors import SpecError, did_you_mean
+from zoo.errors import SpecError, did_you_mean, first_line
 
 BLOCKS = ("basic", "bottleneck", "plain")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 #: How a stage begins: its first block (strided), or a 3x3 conv then a max-pool by the stage's stride, with
 #: BN-act after the conv (Page's ResNet-9) or after the pool (airbench: a quarter of the BN work).
 STAGE_ENTRIES = ("block", "conv_bn_pool", "conv_pool_bn")
@@ -259,8 +261,10 @@ class ResNetSpec:
         """Spec from JSON text (see `to_json`)."""
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SpecError(f"spec JSON is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise SpecError("spec JSON is nested too deeply to be a spec") from None
+        except ValueError as exc:  # invalid JSON, or an integer of thousands of digits
+            raise SpecError(f"spec JSON is not valid JSON: {first_line(exc)}") from None
         return cls.from_dict(data)
 
 
@@ -323,8 +327,9 @@ def _int_tuple(spec, field: str, minimum: int) -> None:
 
 
 def _validate(spec: ResNetSpec) -> None:
-    if not isinstance(spec.name, str) or not spec.name:
-        _fail("name", spec.name, "must be a non-empty string")
+    if not isinstance(spec.name, str) or not NAME.fullmatch(spec.name) or ".." in spec.name:
+        _fail("name", spec.name, "must be 1-100 letters, digits, '_', '-' or '.' (no '/', no '..'), starting "
+                                 "with a letter or digit: it names the model, its layers and its files")
     shape = spec.input_shape
     if not isinstance(shape, tuple) or len(shape) != 3:
         _fail("input_shape", shape, "must be 3-D (height, width, channels)")
