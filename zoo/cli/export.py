@@ -28,16 +28,22 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     import numpy as np
 
-    from zoo.training.export import Runtime, check, export, latency, model_file, target_path
+    from zoo.training.export import (Runtime, check, export, float32_copy, latency, mixed_precision, model_file,
+                                     target_path)
     from zoo.training.predict import load_model
 
     path = model_file(args.run)
     model = load_model(path)
     target = export(model, args.format, output=target_path(path, args.format, args.output))
     images, where = _check_images(path, model, args.images, args.data_dir)
-    found = check(model, target, args.format, images)
+    policy, reference, whose = mixed_precision(model), model, "Keras'"
+    if policy and args.format != "saved_model":  # the artifact is the float32 copy: compare like with like
+        reference, whose = float32_copy(model), "Keras' (its float32 copy)"
+        print(f"{path} computes in {policy}: exported in float32 (the same float32 weights), which "
+              f"{args.format} runtimes run")
+    found = check(reference, target, args.format, images)
     verdict = "within" if found["ok"] else "OUTSIDE"
-    print(f"{target}: outputs {verdict} {found['tolerance']:g} of Keras' on {len(images)} {where} "
+    print(f"{target}: outputs {verdict} {found['tolerance']:g} of {whose} on {len(images)} {where} "
           f"(largest difference {found['max_abs_diff']:.2e}; same top-1 class on {100 * found['same_top1']:.1f}%)")
     if args.latency:
         runtime = Runtime(target, args.format)

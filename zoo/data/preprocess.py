@@ -32,8 +32,10 @@ def normalization(mode: str, train_images: np.ndarray | None = None) -> keras.la
         pixels = sample.reshape(-1, sample.shape[-1]).astype(np.float32)
         mean = pixels.mean(axis=0, dtype=np.float64)
         var = ((pixels - mean.astype(np.float32)) ** 2).mean(axis=0, dtype=np.float64)
-        return keras.layers.Normalization(mean=mean.tolist(), variance=np.maximum(var, 1e-6).tolist(),
-                                          name="preprocess")
+        std = np.sqrt(np.maximum(var, 1e-6))
+        # (x - mean) / std as one multiply-add with per-channel constants in the graph: exporters (tf2onnx)
+        # turn Normalization's stored tensors into missing graph inputs
+        return keras.layers.Rescaling((1.0 / std).tolist(), (-mean / std).tolist(), name="preprocess")
     raise ZooError(f"preprocessing must be one of {', '.join(MODES)}, got {mode!r}")
 
 

@@ -5,7 +5,7 @@ Formats: `saved_model` (TensorFlow Serving; a folder), `onnx` (ONNX Runtime; the
 tf2onnx and onnxruntime) and `litert` (LiteRT / TensorFlow Lite; a `.tflite` file). The
 artifact takes what the `.keras` model takes: raw uint8 pixels for models `zoo train` saved (their
 preprocessing is inside), and returns the same class scores. `check` runs both on the same images and
-reports the largest difference of their outputs, which must stay within `TOLERANCE` (float32 models) or
+reports the largest difference of their class probabilities, which must stay within `TOLERANCE` (float32 models) or
 `BF16_TOLERANCE` (models whose layers compute in bfloat16, where rounding differs between runtimes).
 
 >>> FORMATS["onnx"].suffix
@@ -74,9 +74,38 @@ def check_format(fmt: str) -> Format:
     return spec
 
 
+def mixed_precision(model) -> str | None:
+    """The mixed-precision policy a model computes in (`mixed_bfloat16`, `mixed_float16`), None for float32."""
+    for layer in model.layers:
+        name = getattr(getattr(layer, "dtype_policy", None), "name", "")
+        if name.startswith("mixed_"):
+            return name
+    return None
+
+
+def float32_copy(model):
+    """The same network computing in float32, with the same weights (mixed precision keeps its variables in
+    float32 already, so nothing is lost): what portable runtimes can run. ONNX Runtime refuses the bf16 /
+    fp16 casts a mixed-precision graph converts to, and LiteRT's built-in ops have no bf16 subtraction."""
+    def plain(config):
+        if isinstance(config, dict):
+            if config.get("class_name") == "DTypePolicy" and str(config.get("config", {}).get("name", "")).startswith(
+                    "mixed_"):
+                return {**config, "config": {**config["config"], "name": "float32"}}
+            return {key: plain(value) for key, value in config.items()}
+        if isinstance(config, list):
+            return [plain(value) for value in config]
+        return config
+
+    copy = model.__class__.from_config(plain(model.get_config()))
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def export(model_or_path, fmt: str, output: str | Path | None = None) -> Path:
     """Export a model (a `keras.Model`, a `.keras` file or a run folder) to `fmt`; return the artifact's path.
-    An existing artifact at that path is replaced only once the new one is complete."""
+    A mixed-precision model is exported as its float32 copy (`float32_copy`) for ONNX and LiteRT. An
+    existing artifact at that path is replaced only once the new one is complete."""
     spec = check_format(fmt)
     if isinstance(model_or_path, (str, Path)):
         from zoo.training.predict import load_model
@@ -91,6 +120,8 @@ def export(model_or_path, fmt: str, output: str | Path | None = None) -> Path:
         raise ZooError(f"{target} exists and is a {'folder' if target.is_dir() else 'file'}; "
                        f"{fmt} writes a {'folder' if not spec.suffix else 'file'}")
     target.parent.mkdir(parents=True, exist_ok=True)
+    if fmt != "saved_model" and mixed_precision(model):
+        model = float32_copy(model)
     # a model loaded from a file has not been called yet, and Keras' ONNX exporter needs one call to trace
     model(np.zeros((1, *model.input_shape[1:]), dtype=str(model.input.dtype)), training=False)
     partial = target.with_name(f".{target.stem}.partial{target.suffix}")  # converters may read the suffix
@@ -152,10 +183,16 @@ class Runtime:
 
 
 def check(model, path: Path, fmt: str, images: np.ndarray) -> dict:
-    """Run the Keras model and the exported artifact on `images`; {"max_abs_diff", "tolerance", "ok",
+    """Run the Keras model and the exported artifact on `images` and compare their class probabilities
+    (the softmax of logits: what a served model's callers read): {"max_abs_diff", "tolerance", "ok",
     "same_top1" (fraction of images whose best class agrees)}."""
-    expected = np.asarray(model.predict(images, verbose=0), dtype=np.float64)
-    got = np.asarray(Runtime(path, fmt).predict(images), dtype=np.float64).reshape(expected.shape)
+    from zoo.training.predict import probabilities
+
+    expected = probabilities(np.asarray(model.predict(images, verbose=0)))
+    try:
+        got = probabilities(np.asarray(Runtime(path, fmt).predict(images)).reshape(expected.shape))
+    except Exception as exc:  # runtimes raise their own types for graphs they cannot load or run
+        raise ZooError(f"{path} does not run in {fmt}'s runtime: {type(exc).__name__}: {first_line(exc)}") from None
     diff = float(np.max(np.abs(got - expected))) if expected.size else 0.0
     bf16 = any("bfloat16" in str(getattr(layer, "compute_dtype", "")) for layer in model.layers)
     tolerance = BF16_TOLERANCE if bf16 else TOLERANCE

@@ -71,7 +71,8 @@ def class_names_for(model_path: Path, num_classes: int, given: list[str] | None)
     return [str(i) for i in range(num_classes)]
 
 
-def _probabilities(outputs: np.ndarray) -> np.ndarray:
+def probabilities(outputs: np.ndarray) -> np.ndarray:
+    """Class probabilities from a model's outputs: kept when they already are (a softmax head), else softmax."""
     outputs = outputs.astype(np.float64)
     if (outputs >= 0).all() and np.allclose(outputs.sum(axis=-1), 1.0, atol=1e-3):
         return outputs  # the model ends in a softmax
@@ -124,10 +125,10 @@ def predict_files(model_path: str | Path, images: list[str], *, top_k: int = 3,
     batch = np.stack([read_image(p, input_shape) for p in images])
     if model.input.dtype != "uint8":
         batch = batch.astype("float32") / 255.0
-    probabilities = _probabilities(np.asarray(model.predict(batch, verbose=0)))
+    scores = probabilities(np.asarray(model.predict(batch, verbose=0)))
     k = max(1, min(top_k, num_classes))
     results = []
-    for path, p in zip(images, probabilities):
+    for path, p in zip(images, scores):
         best = np.argsort(-p, kind="stable")[:k]
         results.append({"image": str(path), "top": [(names[i], float(p[i])) for i in best]})
     return results
