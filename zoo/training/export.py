@@ -149,29 +149,34 @@ class Runtime:
     def __init__(self, path: Path, fmt: str):
         self.fmt = fmt
         if fmt == "saved_model":
-            import tensorflow as tf
+            import keras
 
-            self._loaded = tf.saved_model.load(str(path))  # held: its variables live as long as it does
-            self._serve = self._loaded.serve
+            self._serve = keras.layers.TFSMLayer(str(path), call_endpoint="serve")  # Keras' SavedModel reader
         elif fmt == "onnx":
             import onnxruntime
 
             self._session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
             self._input = self._session.get_inputs()[0].name
         else:
-            try:  # LiteRT's own interpreter; TensorFlow's deprecated one where it is not installed
+            try:  # LiteRT's own interpreter; else the deprecated one of the TensorFlow Keras runs on
                 from ai_edge_litert.interpreter import Interpreter
             except ImportError:
-                import tensorflow as tf
+                from zoo.environment import backend_module
 
-                Interpreter = tf.lite.Interpreter
+                lite = getattr(backend_module(), "lite", None)  # LiteRT export itself needs that backend
+                if lite is None:
+                    raise ZooError("checking a LiteRT artifact needs ai-edge-litert (pip install ai-edge-litert) "
+                                   "or the TensorFlow backend") from None
+                Interpreter = lite.Interpreter
             self._interpreter = Interpreter(model_path=str(path))
             self._in = self._interpreter.get_input_details()[0]
             self._out = self._interpreter.get_output_details()[0]
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         if self.fmt == "saved_model":
-            return np.asarray(self._serve(images))
+            import keras
+
+            return keras.ops.convert_to_numpy(self._serve(images))
         if self.fmt == "onnx":
             return np.asarray(self._session.run(None, {self._input: images})[0])
         interpreter = self._interpreter
