@@ -34,13 +34,13 @@ def run(args) -> int:
 
     path = model_file(args.run)
     model = load_model(path)
-    target = export(model, args.format, output=target_path(path, args.format, args.output))
-    images, where = _check_images(path, model, args.images, args.data_dir)
     policy, reference, whose = mixed_precision(model), model, "Keras'"
-    if policy and args.format != "saved_model":  # the artifact is the float32 copy: compare like with like
+    if policy and args.format != "saved_model":  # exported as the float32 copy: compare like with like
         reference, whose = float32_copy(model), "Keras' (its float32 copy)"
         print(f"{path} computes in {policy}: exported in float32 (the same float32 weights), which "
               f"{args.format} runtimes run")
+    target = export(reference, args.format, output=target_path(path, args.format, args.output))
+    images, where = _check_images(path, model, args.images, args.data_dir)
     found = check(reference, target, args.format, images)
     verdict = "within" if found["ok"] else "OUTSIDE"
     print(f"{target}: outputs {verdict} {found['tolerance']:g} of {whose} on {len(images)} {where} "

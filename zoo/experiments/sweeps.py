@@ -247,9 +247,8 @@ def _count(defaults: dict, group: dict, where: str) -> int:
         table = merged.get(key)
         if isinstance(table, dict):
             for field_name, values in table.items():
-                nested = isinstance(values, list) and (key == "grid" or field_name not in TUPLE_FIELDS
-                                                       or any(isinstance(v, list) for v in values))
-                count *= len(values) if nested and values else 1
+                axis = isinstance(values, list) if key == "grid" else _is_spec_axis(field_name, values)
+                count *= len(values) if axis and values else 1
     return count
 
 
@@ -270,12 +269,16 @@ def _spec_points(value, where: str, fixed: dict) -> list[dict]:
         raise ZooError(f"{where}: spec must be a table of FIELD = value or [values], got {value!r}")
     axes = {}
     for field_name, values in {**value, **{k: v for k, v in fixed.items()}}.items():
-        is_axis = isinstance(values, list) and (field_name not in TUPLE_FIELDS or any(isinstance(v, list)
-                                                                                       for v in values))
+        is_axis = _is_spec_axis(field_name, values)
         if is_axis and field_name not in fixed and not values:
             raise ZooError(f"{where}: spec {field_name} must be a value or a non-empty list of values, got []")
         axes[field_name] = values if is_axis and field_name not in fixed else [values]
     return [dict(zip(axes, combination)) for combination in itertools.product(*axes.values())]
+
+
+def _is_spec_axis(field_name: str, values) -> bool:
+    """Whether a sweep's `spec` value is an axis (a list; for list-valued fields, a list of lists)."""
+    return isinstance(values, list) and (field_name not in TUPLE_FIELDS or any(isinstance(v, list) for v in values))
 
 
 def _check_spec(variant: str, spec: dict, where: str) -> None:
