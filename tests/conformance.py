@@ -15,7 +15,7 @@ import numpy as np
 from derive import derived_params
 
 import zoo
-from zoo.models.resnet.spec import ResNetSpec
+from zoo.models.registry import spec_from_json
 from zoo.models.summary import param_counts, stage_rows
 
 SMALL = 5_000_000  # parameters: forward passes, a mixed-precision build and a .keras file stay cheap below this
@@ -29,13 +29,13 @@ def check_variant(name: str, model: keras.Model, published: int, tmp_path) -> No
     assert abs(spec.approx_params() - published) <= 0.02 * published
     _check_stages(spec, model)
     _check_names(name, model)
-    assert ResNetSpec.from_json(spec.to_json()) == spec
+    assert spec_from_json(spec.to_json()) == spec
     if published <= SMALL:
         _check_mixed_precision(spec)
         _check_keras_file(model, tmp_path / f"{name}.keras")
 
 
-def _check_stages(spec: ResNetSpec, model: keras.Model) -> None:
+def _check_stages(spec, model: keras.Model) -> None:
     rows = {r["part"]: r["output_shape"] for r in stage_rows(model)}
     for part, height, width in spec.spatial_plan():
         assert rows[part][:2] == (height, width), part
@@ -51,11 +51,11 @@ def _check_names(name: str, model: keras.Model) -> None:
         assert part in {"stem", "post", "head"} or (part.startswith("stage") and part[5:].isdigit()), layer_name
 
 
-def _images(spec: ResNetSpec, n: int = 2) -> np.ndarray:
+def _images(spec, n: int = 2) -> np.ndarray:
     return np.random.default_rng(0).random((n, *spec.input_shape)).astype("float32")
 
 
-def _check_mixed_precision(spec: ResNetSpec) -> None:
+def _check_mixed_precision(spec) -> None:
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_bfloat16")
     try:

@@ -4,10 +4,37 @@ Used to check the builders: for every registered variant, the count Keras report
 derivation; for the published variants it must also equal the published number.
 """
 
+from zoo.models.regnet.spec import RegNetSpec
 from zoo.models.resnet.spec import ResNetSpec
 
 
-def derived_params(spec: ResNetSpec) -> tuple[int, int]:
+def derived_params(spec) -> tuple[int, int]:
+    """(trainable, non_trainable) parameters of a spec of any family, derived by hand."""
+    return _regnet(spec) if isinstance(spec, RegNetSpec) else _resnet(spec)
+
+
+def _regnet(spec: RegNetSpec) -> tuple[int, int]:
+    """torchvision's RegNet: stem 3x3 conv + BN; per block 1x1, grouped 3x3 (+ SE: two 1x1 convs with biases
+    through round(se_ratio x block input) units), 1x1, each + BN, a 1x1 conv + BN shortcut on a shape
+    change; a biased linear head. BN: gamma and beta trainable, the moving mean and variance not."""
+    bn_channels = spec.stem_width
+    trainable = 9 * spec.input_shape[2] * spec.stem_width
+    for stage, _, c_in, c_out, _, project in spec.block_plan():
+        inner = round(spec.widths[stage - 1] * spec.bottleneck_ratio)
+        groups = inner // min(spec.group_width, inner)
+        trainable += c_in * inner + 9 * inner * inner // groups + inner * c_out
+        bn_channels += 2 * inner + c_out
+        if spec.se_ratio:
+            hidden = round(spec.se_ratio * c_in)
+            trainable += inner * hidden + hidden + hidden * inner + inner
+        if project:
+            trainable += c_in * c_out
+            bn_channels += c_out
+    trainable += 2 * bn_channels + spec.widths[-1] * spec.num_classes + spec.num_classes
+    return trainable, 2 * bn_channels
+
+
+def _resnet(spec: ResNetSpec) -> tuple[int, int]:
     """(trainable, non_trainable) parameters of `spec`'s model.
 
     conv k x k, c_in -> c_out: k*k*c_in*c_out (+ c_out bias); BN: gamma+beta trainable, moving

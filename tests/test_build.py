@@ -62,6 +62,13 @@ PUBLISHED = {
     # and its whitening conv's 24 biases (our stem conv has none).
     "resnet9": 6_573_120,
     "airbench94": 1_971_616,
+    # the RegNet family: torchvision's num_params of regnet_x_400mf, regnet_x_800mf, regnet_y_400mf and
+    # regnet_y_800mf; the CIFAR layout derived (tests/derive.py)
+    "regnetx_400mf": 5_495_976,
+    "regnetx_800mf": 7_259_656,
+    "regnety_400mf": 4_344_144,
+    "regnety_800mf": 6_432_512,
+    "regnety_400mf_cifar": 3_907_554,
 }
 
 STAGE_SHAPES = {  # output shape of stem, stage1..4, head for the six source-article variants

@@ -25,6 +25,35 @@ def test_a_live_claim_blocks_and_a_released_one_does_not(tmp_path):
     assert holder(tmp_path, "r1") is None and claim(tmp_path, "r1") is not None
 
 
+def test_a_writer_kept_waiting_for_the_lock_says_so_once(tmp_path, monkeypatch, capsys):
+    """A table lock held for long (a stopped zoo: Ctrl-Z) gets one line on stderr, then the lock when it is
+    freed: never a silent wait."""
+    import fcntl
+    import threading
+
+    from zoo.experiments import results
+
+    monkeypatch.setattr(results, "LOCK_NOTICE_AFTER", 0.2)
+    tmp_path.mkdir(exist_ok=True)
+    with open(tmp_path / results.LOCK, "a+") as other:  # another open file: flock sees another holder
+        fcntl.flock(other, fcntl.LOCK_EX)
+        done = threading.Event()
+
+        def write():
+            with locked(tmp_path):
+                done.set()
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        time.sleep(0.8)
+        assert not done.is_set()  # still waiting while the other holds it
+        fcntl.flock(other, fcntl.LOCK_UN)
+        writer.join(timeout=10)
+    assert done.is_set()
+    err = capsys.readouterr().err
+    assert err.count("zoo: waiting for") == 1 and "a stopped one must be resumed or ended" in err
+
+
 def test_stale_claims_are_taken_over(tmp_path):
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     path = claim(tmp_path, "dead")

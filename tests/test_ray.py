@@ -70,6 +70,9 @@ def test_a_sweep_spreads_over_two_nodes_and_survives_a_killed_worker(tmp_path):
     assert (tmp_path / "interfaces.txt").read_text().split() == ["lo"]  # nothing but loopback to listen on
     table = pd.read_parquet(tmp_path / "table" / "results.parquet")
     assert len(table) == 4 and table["run_id"].is_unique and (table["status"] == "ok").all(), log[-3000:]
+    from zoo.experiments.schema import COLUMNS, undeclared
+
+    assert undeclared(table.columns, COLUMNS) == []  # Ray's rows: the results schema, node and attempts included
     assert table["node"].nunique() == 2 and table["node"].str.endswith("@127.0.0.1").all()  # both nodes ran runs
     for _, rows in table.sort_values("started").groupby("node"):  # one CPU a node: its runs one after another
         assert (rows["started"].iloc[1:].to_numpy() >= rows["finished"].iloc[:-1].to_numpy()).all(), rows

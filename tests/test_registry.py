@@ -3,8 +3,7 @@
 import pytest
 
 import zoo
-from zoo.models.registry import VARIANTS, natural_key, resolve_spec, suggest
-from zoo.models.resnet.spec import ResNetSpec
+from zoo.models.registry import SPEC_TYPES, VARIANTS, family_of, natural_key, resolve_spec, suggest
 
 SOURCE_ARTICLE_VARIANTS = [
     "resnet18_cifar10_tf2", "resnet34_cifar10_tf2", "resnet18_cifar100_tf2", "resnet34_cifar100_tf2",
@@ -28,7 +27,7 @@ def test_required_names_are_registered(name):
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_registry_entries_are_named_specs_with_a_source(name):
     spec = VARIANTS[name]
-    assert isinstance(spec, ResNetSpec)
+    assert isinstance(spec, SPEC_TYPES) and spec in family_of(spec).presets.values()
     assert spec.name == name
     assert spec.source, f"{name} has no source"
 
@@ -73,7 +72,7 @@ def test_resolve_spec_rejects_unknown_override():
 
 
 def test_resolve_spec_rejects_non_spec():
-    with pytest.raises(zoo.SpecError, match="variant name or a ResNetSpec, got int"):
+    with pytest.raises(zoo.SpecError, match=r"variant name or a spec \(ResNetSpec, RegNetSpec\), got int"):
         resolve_spec(3)
 
 

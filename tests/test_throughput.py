@@ -117,7 +117,7 @@ def test_one_table_divides_every_row_of_a_device_by_one_peak():
 
 def test_rounds_keep_the_median_and_list_every_round():
     def row(round_, speed):
-        return {"framework": "zoo", "backend": "jax", "model": "m", "mode": "train", "loop": "keras",
+        return {"framework": "zoo", "backend": "jax", "variant": "m", "mode": "train", "loop": "keras",
                 "status": "ok", "images_per_second": speed, "step_ms": 1000 / speed, "tflops": speed,
                 "peak_tflops": 10.0, "mfu": speed / 10, "round": round_}
     table = median_over_rounds(pd.DataFrame([row(1, 3.0), row(2, 1.0), row(3, 2.0)]))
@@ -176,3 +176,46 @@ def test_pytorch_rows_use_the_same_network():
     x = torch.randn(32, 3, 32, 32).to(memory_format=torch.channels_last)
     torch.nn.functional.cross_entropy(net(x), torch.randint(0, 10, (32,))).backward()
     assert all(p.grad is not None for p in net.parameters())
+
+
+def test_latency_rows_give_the_median_and_99th_percentile_at_batch_one(tmp_path, capsys):
+    code = main(["throughput", "resnet_tiny", "--input-size", "32", "--batch-size", "4", "--steps", "2",
+                 "--warmup", "1", "--frameworks", "zoo", "--latency", "keras", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0 and "| latency" in out and "p99 ms" in out and "runtime" in out
+    table = pd.read_parquet(tmp_path / "throughput.parquet")
+    latency = table[table["mode"] == "latency"].iloc[0]
+    assert latency["runtime"] == "keras" and latency["batch_size"] == 1 and latency["status"] == "ok"
+    assert 0 < latency["step_ms"] <= latency["latency_p99_ms"]
+    assert latency["images_per_second"] == pytest.approx(1000 / latency["step_ms"])
+    assert table[table["mode"] != "latency"]["runtime"].isna().all()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the exporters run on TensorFlow here")
+def test_latency_in_each_exported_runtime(tmp_path):
+    from zoo.experiments.throughput import measure
+
+    rows = measure("zoo", "resnet_tiny", input_size=32, batch_size=4, precision="float32", steps=2, warmup=1,
+                   num_classes=10, latency=("keras", "saved_model", "onnx", "litert"))
+    latency = {r["runtime"]: r for r in rows if r["mode"] == "latency"}
+    assert list(latency) == ["keras", "saved_model", "onnx", "litert"]
+    for runtime, row in latency.items():
+        assert row["status"] == "ok", (runtime, row["error"])
+        assert 0 < row["step_ms"] <= row["latency_p99_ms"]
+
+
+def test_spec_fields_are_overridden_for_every_row(tmp_path, capsys):
+    args = ["throughput", "resnet20", "--input-size", "32", "--batch-size", "2", "--steps", "1", "--warmup", "1",
+            "--frameworks", "zoo", "--out", str(tmp_path)]
+    assert main(args + ["--set", "depths=[1,1,1]"]) == 0
+    table = pd.read_parquet(tmp_path / "throughput.parquet")
+    assert table["spec_overrides"].eq('{"depths": [1, 1, 1]}').all()
+    resnet8 = zoo_build("resnet20", input_shape=(32, 32, 3), num_classes=1000, depths=(1, 1, 1))
+    from zoo.models.macs import count_macs
+
+    assert table["macs_per_image"].eq(count_macs(resnet8)).all()
+    capsys.readouterr()
+    assert main(args + ["--set", "depths=[1,1]"]) == 2  # three stages need three depths: refused, nothing measured
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "depths" in err

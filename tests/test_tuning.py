@@ -15,7 +15,8 @@ import zoo
 from zoo.cli import main
 from zoo.errors import ZooError
 from zoo.experiments.results import read_table
-from zoo.experiments.tuning import BLOCK_OPTION_KNOBS, KNOBS, ZooHyperModel, make_tuner, run_search, trials_folder
+from zoo.experiments.tuning import TRAINING_KNOBS, ZooHyperModel, make_tuner, run_search, trials_folder
+from zoo.models.resnet.search import ARCHITECTURE_KNOBS, DEFAULT_OFF as BLOCK_OPTION_KNOBS
 from zoo.models.resnet.spec import ResNetSpec
 
 pytestmark = pytest.mark.portable  # also runs under every other installed backend (test_backends)
@@ -39,7 +40,7 @@ def hp_with(**values):
 
 def test_default_space_covers_the_article_knobs():
     hm = ZooHyperModel("resnet18_cifar10_d2l", dataset_shape=((32, 32, 3), 10))
-    assert set(hm.search_space) == set(KNOBS) - set(BLOCK_OPTION_KNOBS)  # block options: only when named
+    assert set(hm.search_space) == set(ARCHITECTURE_KNOBS) | set(TRAINING_KNOBS)  # block options: only when named
     assert hm.search_space["stem"]["values"] == ["3x3/1 same", "3x3/1 valid", "7x7/2"]
     assert hm.search_space["stem_pool"]["values"] == ["none", "2/1", "2/2", "3/2"]
     assert hm.search_space["depth"]["values"] == ["18", "34"]

@@ -19,6 +19,7 @@ runtime.prefer_onednn()  # before any backend loads: see zoo/runtime.py
 
 from zoo.errors import SpecError, UnknownVariantError, ZooError
 from zoo.models.registry import VARIANTS, get_spec, list_variants, resolve_spec
+from zoo.models.regnet.spec import RegNetSpec
 from zoo.models.resnet.spec import ResNetSpec
 
 __version__ = "0.1.0"
@@ -27,6 +28,7 @@ _LAZY = {"build": "zoo.models.builder", "count_macs": "zoo.models.macs", "train"
          "load_dataset": "zoo.data"}
 
 __all__ = [
+    "RegNetSpec",
     "ResNetSpec",
     "SpecError",
     "UnknownVariantError",

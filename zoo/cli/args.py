@@ -9,8 +9,7 @@ import re
 from functools import partial
 
 from zoo.errors import SpecError
-from zoo.models.registry import get_spec, resolve_spec
-from zoo.models.resnet.spec import ResNetSpec
+from zoo.models.registry import get_spec, resolve_spec, spec_from_json
 
 
 def shape(text: str) -> tuple[int, ...]:
@@ -65,6 +64,19 @@ def budget(text: str) -> dict:
     return {"budget_seconds": seconds}
 
 
+def duration(text: str) -> float:
+    """`--search-budget 2h` / `30m` / `90s` -> seconds (a wall-clock duration; no images budget)."""
+    try:
+        spent = budget(text)
+    except argparse.ArgumentTypeError as exc:
+        if "above zero" in str(exc):
+            raise
+        spent = {}
+    if "budget_seconds" not in spent:
+        raise argparse.ArgumentTypeError(f"expected a duration such as 90s, 30m or 2h, got {text!r}")
+    return spent["budget_seconds"]
+
+
 def bounded(text: str, *, parse, low: float, strict: bool, what: str):
     """`text` parsed by `parse`, finite and at least `low` (above it when `strict`), or an error naming
     `what` was expected and the text received."""
@@ -109,11 +121,11 @@ def add_spec_args(p) -> None:
                    help="override any spec field, e.g. --set block=bottleneck --set 'depths=[1,1,1,1]'")
 
 
-def spec_from_args(args) -> ResNetSpec:
+def spec_from_args(args):
     if args.spec:
         from zoo.files import read_text_file
 
-        base = ResNetSpec.from_json(read_text_file(args.spec, "spec file"))
+        base = spec_from_json(read_text_file(args.spec, "spec file"))
     elif args.name:
         base = get_spec(args.name)
     else:

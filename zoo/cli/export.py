@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from zoo.cli.args import count
+from zoo.errors import ZooError, first_line
 
 
 def add_parser(sub) -> None:
@@ -41,12 +42,18 @@ def run(args) -> int:
               f"{args.format} runtimes run")
     target = export(reference, args.format, output=target_path(path, args.format, args.output))
     images, where = _check_images(path, model, args.images, args.data_dir)
-    found = check(reference, target, args.format, images)
+    try:
+        runtime = Runtime(target, args.format)  # loaded once: checked, then timed
+    except ZooError:
+        raise
+    except Exception as exc:  # runtimes raise their own types for artifacts they cannot load
+        raise ZooError(f"{target} does not load in {args.format}'s runtime: {type(exc).__name__}: "
+                       f"{first_line(exc)}") from None
+    found = check(reference, target, args.format, images, runtime=runtime)
     verdict = "within" if found["ok"] else "OUTSIDE"
     print(f"{target}: outputs {verdict} {found['tolerance']:g} of {whose} on {len(images)} {where} "
           f"(largest difference {found['max_abs_diff']:.2e}; same top-1 class on {100 * found['same_top1']:.1f}%)")
     if args.latency:
-        runtime = Runtime(target, args.format)
         for name, predict in (("keras", model.predict_on_batch), (args.format, runtime.predict)):
             timing = latency(lambda batch: np.asarray(predict(batch)), images[0])
             print(f"batch-1 latency, {name}: median {timing['median_ms']:.2f} ms, p99 {timing['p99_ms']:.2f} ms "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zoo.errors import ZooError
 from zoo.markdown import format_table
-from zoo.models.registry import get_spec, list_variants
+from zoo.models.registry import family_of, get_spec, list_variants
 
 
 def add_parser(sub) -> None:
@@ -17,8 +17,6 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from zoo.models.resnet.describe import variant_row
-
     names = list_variants(args.pattern)
     if not names:
         raise ZooError(f"no variant matches {args.pattern!r} (`zoo list` shows all)")
@@ -42,3 +40,8 @@ def run(args) -> int:
     else:
         print(format_table(rows, columns))
     return 0
+
+
+def variant_row(spec) -> dict:
+    """The columns `zoo list` shows for one spec: its name, input, its family's one-line descriptions, source."""
+    return {"name": spec.name, "input": spec.input_shape, **family_of(spec).describe(spec), "source": spec.source}

@@ -19,14 +19,13 @@ def run(args) -> int:
         print(spec.to_json())
         return 0
     from zoo.models.builder import build
-    from zoo.models.resnet.describe import body_text, head_text, shortcut_text, stem_text
+    from zoo.models.registry import family_of
     from zoo.models.summary import describe
 
     model = build(spec)
     print(f"{spec.name}: input {'x'.join(map(str, spec.input_shape))}, {spec.num_classes} classes"
           + (f"  [{spec.source}]" if spec.source else ""))
-    for label, text in (("stem", stem_text(spec)), ("body", body_text(spec)),
-                        ("shortcut", shortcut_text(spec)), ("head", head_text(spec))):
+    for label, text in family_of(spec).describe(spec).items():
         print(f"  {label:9s}{text}")
     print()
     if args.layers:

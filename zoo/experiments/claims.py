@@ -96,41 +96,52 @@ def _read(path: Path) -> tuple[dict | None, str | None]:
 
 def stale_reason(folder, run_id: str, *, stale_after: float = STALE_AFTER) -> str | None:
     """Why the claim on `run_id` may be taken over ("" when there is none), None while it is live."""
-    path = _path(folder, run_id)
+    return _looked_at(_path(folder, run_id), stale_after)[0]
+
+
+def _looked_at(path: Path, stale_after: float) -> tuple[str | None, dict | None]:
+    """(`stale_reason`'s answer, the claim record as read): the file is read once."""
     if not path.exists() and not path.is_symlink():
-        return ""
+        return "", None
     record, problem = _read(path)
     if record is None and problem is None:  # released meanwhile
-        return ""
+        return "", None
     if record is None:
         try:
             quiet = time.time() - path.lstat().st_mtime
         except OSError:
-            return problem
-        return f"{problem}, unchanged for {quiet:.0f} s" if abs(quiet) > stale_after else None
+            return problem, None
+        return (f"{problem}, unchanged for {quiet:.0f} s" if abs(quiet) > stale_after else None), None
     if record["host"] == socket.gethostname() and not _alive(record["pid"], record.get("pid_start")):
-        return f"its process ({record['host']} pid {record['pid']}) is gone"
-    beat = record.get("beat")
-    if beat is None:  # a claim from before heartbeats were written into it: its file time is all there is
-        beat = path.stat().st_mtime
-    age = time.time() - beat
+        return f"its process ({record['host']} pid {record['pid']}) is gone", record
+    age = time.time() - _beat(path, record)
     if age > stale_after:
-        return f"no heartbeat from {record['host']} pid {record['pid']} for {age:.0f} s"
+        return f"no heartbeat from {record['host']} pid {record['pid']} for {age:.0f} s", record
     if age < -stale_after:
-        return f"heartbeat from {record['host']} pid {record['pid']} {-age:.0f} s in the future (wrong clock)"
-    return None
+        return f"heartbeat from {record['host']} pid {record['pid']} {-age:.0f} s in the future (wrong clock)", record
+    return None, record
+
+
+def _beat(path: Path, record: dict) -> float:
+    """The claim's last heartbeat; for a claim from before heartbeats were written into it, its file time."""
+    beat = record.get("beat")
+    if beat is None:
+        try:
+            return path.stat().st_mtime
+        except OSError:
+            return time.time()
+    return beat
 
 
 def holder(folder, run_id: str, *, stale_after: float = STALE_AFTER) -> dict | None:
     """The live claim on `run_id` (host, pid, started, heartbeat age in seconds), None when none or stale."""
     path = _path(folder, run_id)
-    if stale_reason(folder, run_id, stale_after=stale_after) is not None:
+    reason, record = _looked_at(path, stale_after)
+    if reason is not None:
         return None
-    record, _ = _read(path)
     if record is None:  # unreadable but recent: held by someone who cannot be named
         return {"host": "unknown", "pid": "unknown", "heartbeat_age": 0.0}
-    beat = record.get("beat", path.stat().st_mtime)
-    return {**record, "heartbeat_age": time.time() - beat}
+    return {**record, "heartbeat_age": time.time() - _beat(path, record)}
 
 
 def _record(token: str) -> str:

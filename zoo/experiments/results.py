@@ -30,93 +30,20 @@ import os
 import sys
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from zoo.errors import ZooError, first_line
 from zoo.files import atomic_write_all, write_text_atomic
-from zoo.training.result import column_metadata, table_fields
+from zoo.experiments.schema import (COLUMN_NAMES, COLUMNS, DTYPES, PLANNED, WHERE, Column,  # noqa: F401  (re-exported)
+                                    columns_markdown)
 
 TABLE = "results.parquet"
 CSV = "results.csv"
 MARKDOWN = "results.md"
 HISTORIES = "histories"
 LOCK = "table.lock"
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    dtype: str          # pandas dtype: "string", "Int64", "Float64", "boolean"
-    description: str
-    unit: str = ""
-
-
-def _measured(group: str) -> tuple[Column, ...]:
-    """The columns a run's `RunResult` fills, from its fields' metadata (their one definition)."""
-    found = []
-    for name in table_fields():
-        meta = column_metadata(name)
-        if meta["group"] == group:
-            found.append(Column(name, meta["dtype"], meta["description"], meta["unit"]))
-    return tuple(found)
-
-
-# The runner's own columns (what was planned, where it ran) are defined here; every measured one in
-# zoo.training.result.RunResult.
-PLANNED: tuple[Column, ...] = (
-    Column("run_id", "string", "stable id of the run definition (variant, dataset, recipe, seed, overrides, limit); "
-                               "reruns of a sweep skip ids already in the table"),
-    Column("sweep", "string", "name of the sweep (or `tune:<directory>` for tuner trials)"),
-    Column("variant", "string", "registry name of the architecture (`zoo show NAME`)"),
-    Column("dataset", "string", "dataset name asked for"),
-    Column("recipe", "string", "training recipe (`zoo recipes`)"),
-    Column("overrides", "string", "recipe knobs changed from the recipe's defaults, as JSON"),
-    Column("spec_overrides", "string", "architecture (ResNetSpec) fields changed from the variant's, as JSON (a "
-                                       "sweep's `spec` axes, `zoo bench --set`); the whole spec is in "
-                                       "`histories/<run_id>.spec.json`; empty for the registered variant"),
-    Column("seed", "Int64", "random seed (weights, shuffling, augmentation, subset choice)"),
-)
-WHERE: tuple[Column, ...] = (
-    Column("backend", "string", "Keras backend: tensorflow, jax or torch"),
-    Column("backend_version", "string", "version of the backend framework"),
-    Column("keras_version", "string", "Keras version"),
-    Column("device", "string", "accelerator name, or `cpu: <model>` when training ran on the CPU"),
-    Column("cpu_features", "string", "the host CPU's kernel-deciding flags (`avx2 fma avx512f avx512_bf16 ...`): "
-                                     "one model name covers CPUs with and without AVX-512 or bfloat16"),
-    Column("host", "string", "host name of the machine"),
-    Column("load_average", "string", "the host's 1-, 5- and 15-minute load averages when the row was written: about "
-                                     "the core count for a run alone; more means other work ran beside it and the "
-                                     "row's times should be measured again"),
-    Column("node", "string", "Ray node the run ran on (`zoo bench --ray`): node id (8 hex digits) @ IP; empty "
-                             "for runs in the sweep's own process or host"),
-    Column("attempts", "Int64", "how many times the run was started (`zoo bench --ray` retries a run whose worker "
-                                "died); empty for local runs"),
-    Column("python_version", "string", "Python version"),
-    Column("zoo_version", "string", "zoo version"),
-    Column("git_sha", "string", "commit of the zoo checkout (`+dirty` with local changes)"),
-)
-COLUMNS: tuple[Column, ...] = (
-    *PLANNED, *_measured("run"),
-    *WHERE, *_measured("model"), *_measured("accuracy"), *_measured("time"),
-    Column("inference_batch", "Int64", "batch size of the inference timing"),
-    Column("peak_host_memory_mb", "Float64", "peak resident memory of the process in MiB (process-wide)"),
-    *_measured("outcome"),
-    Column("oom_retry_from_batch", "Int64", "original batch size when an out-of-memory error was retried at half"),
-    Column("history_file", "string", "per-epoch history, relative to the table folder"),
-)
-
-COLUMN_NAMES = tuple(c.name for c in COLUMNS)
-DTYPES = {c.name: c.dtype for c in COLUMNS}
-
-
-def columns_markdown() -> str:
-    """The column reference of benchmarks/README.md (a test keeps the two identical)."""
-    lines = ["| column | type | unit | meaning |", "|---|---|---|---|"]
-    lines += [f"| `{c.name}` | {c.dtype.lower()} | {c.unit} | {c.description} |" for c in COLUMNS]
-    return "\n".join(lines)
 
 
 def conform(frame: pd.DataFrame) -> pd.DataFrame:

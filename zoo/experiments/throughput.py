@@ -15,6 +15,12 @@ peak: NVIDIA's data sheet for H100/H200/A100/L4, and on a CPU the rate of a 2048
 product measured once per host (`cpu_peak_tflops`), in bfloat16 for `mixed_bfloat16` on CPUs with bfloat16
 instructions (AVX512_BF16, AMX; elsewhere bfloat16 has no faster path and the float32 peak serves).
 
+Serving latency (`latency=("keras", "onnx", ...)`): `latency` rows of the zoo model at batch 1, the median
+and 99th percentile of `LATENCY_RUNS` single-image calls after a warm-up, in Keras (`predict_on_batch`)
+and in each exported runtime (`zoo.training.export`: the model exported by Keras' `Model.export`, run by
+TensorFlow, ONNX Runtime or LiteRT's interpreter); a runtime that is not installed is a failed row
+saying what to install.
+
 Frameworks: `zoo` (this Keras backend), `keras-applications` (keras.applications' ResNet50/101/152 on the
 same backend, for the variants it has), `pytorch-eager` and `pytorch-compile` (timm's model when timm
 imports, else the same spec in plain torch.nn: `zoo.models.resnet.torch_reference`; channels_last, SGD with momentum).
@@ -25,6 +31,7 @@ rounds interleaved, and the table keeps each row's median over the rounds (`thro
 from __future__ import annotations
 
 import importlib.util
+import json
 import statistics
 import time
 from pathlib import Path
@@ -32,6 +39,7 @@ from pathlib import Path
 from zoo.errors import error_text
 from zoo.experiments.isolate import call_isolated
 from zoo.experiments.peaks import cpu_peak_tflops, peak_tflops  # noqa: F401  (re-exported)
+from zoo.experiments.throughput_report import throughput_markdown, write_throughput  # noqa: F401  (re-exported)
 
 TIMM_MODELS = ("resnet18", "resnet50")
 KERAS_APPLICATIONS = {"resnet50": "ResNet50", "resnet50_keras": "ResNet50", "resnet101": "ResNet101",
@@ -39,18 +47,21 @@ KERAS_APPLICATIONS = {"resnet50": "ResNet50", "resnet50_keras": "ResNet50", "res
 FRAMEWORKS = ("zoo", "keras-applications", "pytorch-eager", "pytorch-compile")
 DEFAULT_FRAMEWORKS = ("zoo", "keras-applications", "pytorch-eager")
 #: Columns that identify a measurement; rounds of the same one are merged into their median.
-KEY = ("framework", "backend", "model", "mode", "loop")
+KEY = ("framework", "backend", "variant", "mode", "loop", "runtime")
+LATENCY_RUNTIMES = ("keras", "saved_model", "onnx", "litert")
+LATENCY_RUNS = 100
 
 
 # -- one row ----------------------------------------------------------------------------------
 
-def _row(framework, model, mode, *, input_size, batch_size, precision, macs, step_seconds=None, steps=None,
+def _row(framework, variant, mode, *, input_size, batch_size, precision, macs, step_seconds=None, steps=None,
          error=None, device=None, extra=None) -> dict:
     """A row; `step_seconds` is the median (or mean, for a device loop) seconds per step."""
-    row = {"framework": framework, "model": model, "mode": mode, "input_size": input_size,
+    row = {"framework": framework, "variant": variant, "mode": mode, "input_size": input_size,
            "batch_size": batch_size, "precision": precision, "macs_per_image": macs,
            "steps": steps, "status": "failed" if error else "ok", "error": error, **(extra or {})}
     row.setdefault("loop", None)
+    row.setdefault("runtime", None)
     if device is None:
         from zoo.environment import device_name
 
@@ -86,21 +97,21 @@ def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:300]
 
 
-def _measured(framework, model, mode, step, *, steps, warmup, sync=None, per_call=1, **row_args) -> dict:
+def _measured(framework, variant, mode, step, *, steps, warmup, sync=None, per_call=1, **row_args) -> dict:
     """One timed row: the median of `steps` timed calls of `step` (each `per_call` steps) after `warmup`
     untimed calls; an exception (out of memory at this batch, an unsupported precision...) is a failed row."""
     try:
         times = _step_times(step, steps=steps, warmup=warmup, sync=sync)
     except Exception as exc:
-        return _row(framework, model, mode, error=_error(exc), **row_args)
-    return _row(framework, model, mode, step_seconds=statistics.median(times) / per_call,
+        return _row(framework, variant, mode, error=_error(exc), **row_args)
+    return _row(framework, variant, mode, step_seconds=statistics.median(times) / per_call,
                 steps=steps * per_call, **row_args)
 
 
 # -- Keras models (zoo, keras.applications) ---------------------------------------------------
 
 def _keras_rows(framework: str, variant: str, model, *, input_size, batch_size, precision, steps, warmup,
-                num_classes) -> list[dict]:
+                num_classes, latency=()) -> list[dict]:
     import keras
     import numpy as np
 
@@ -123,6 +134,39 @@ def _keras_rows(framework: str, variant: str, model, *, input_size, batch_size, 
                           extra={"loop": "keras"}, **common))
     rows.append(_measured(framework, variant, "inference", lambda: np.asarray(model.predict_on_batch(x)),
                           **common))
+    if framework == "zoo" and latency:
+        rows += _latency_rows(model, variant, runtimes=latency, input_size=input_size, precision=precision,
+                              macs=common["macs"])
+    return rows
+
+
+def _latency_rows(model, variant: str, *, runtimes, input_size: int, precision: str, macs: int,
+                  runs: int = LATENCY_RUNS, warmup: int = 10) -> list[dict]:
+    """Batch-1 latency rows of `model` in Keras and in each exported runtime of `runtimes` (see the module)."""
+    import tempfile
+
+    import numpy as np
+
+    from zoo.training import export
+
+    image = np.random.default_rng(0).random((input_size, input_size, 3)).astype("float32")
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for runtime in runtimes:
+            common = dict(input_size=input_size, batch_size=1, precision=precision, macs=macs,
+                          extra={"runtime": runtime})
+            try:
+                if runtime == "keras":
+                    predict = lambda batch: np.asarray(model.predict_on_batch(batch))  # noqa: E731
+                else:
+                    path = export.export(model, runtime, Path(folder) / f"model{export.FORMATS[runtime].suffix}")
+                    predict = export.Runtime(path, runtime).predict
+                timing = export.latency(predict, image, runs=runs, warmup=warmup)
+            except Exception as exc:  # not installed, an export the converter refuses: the row says so
+                rows.append(_row("zoo", variant, "latency", error=_error(exc), **common))
+                continue
+            row = _row("zoo", variant, "latency", step_seconds=timing["median_ms"] / 1000, steps=runs, **common)
+            rows.append({**row, "latency_p99_ms": timing["p99_ms"]})
     return rows
 
 
@@ -141,7 +185,8 @@ def _device_loop_row(model, variant, x, y, *, steps, warmup, **row_args) -> dict
                      extra={"loop": "device", "compile_seconds": trainer.compile_seconds}, **row_args)
 
 
-def _keras_model(framework: str, variant: str, *, input_size: int, precision: str, num_classes: int):
+def _keras_model(framework: str, variant: str, *, input_size: int, precision: str, num_classes: int,
+                 spec: dict | None = None):
     import keras
 
     from zoo.models.builder import build
@@ -154,7 +199,8 @@ def _keras_model(framework: str, variant: str, *, input_size: int, precision: st
             application = getattr(keras.applications, KERAS_APPLICATIONS[variant])
             return application(weights=None, input_shape=(input_size, input_size, 3), classes=num_classes,
                                classifier_activation=None)
-        return build(resolve_spec(variant, input_shape=(input_size, input_size, 3), num_classes=num_classes))
+        return build(resolve_spec(variant, input_shape=(input_size, input_size, 3), num_classes=num_classes,
+                                  **(spec or {})))
     finally:
         keras.config.set_dtype_policy(previous)
 
@@ -175,23 +221,26 @@ def timm_available() -> bool:
     return True
 
 
-def _torch_model(variant: str, *, input_size: int, num_classes: int):
-    """(module, description): timm's model for the ImageNet names it has, else the spec in plain torch.nn."""
+def _torch_model(variant: str, *, input_size: int, num_classes: int, spec: dict | None = None):
+    """(module, description): timm's model for the ImageNet names it has (unless spec fields are
+    overridden), else the spec in plain torch.nn."""
     from zoo.models.registry import resolve_spec
 
-    spec = resolve_spec(variant, input_shape=(input_size, input_size, 3), num_classes=num_classes)
-    if variant in TIMM_MODELS and timm_available():
+    overrides = spec or {}
+    spec = resolve_spec(variant, input_shape=(input_size, input_size, 3), num_classes=num_classes, **overrides)
+    if variant in TIMM_MODELS and timm_available() and not overrides:
         import timm
 
         return timm.create_model(variant, num_classes=num_classes), f"timm {timm.__version__} {variant}"
-    from zoo.models.resnet.torch_reference import reference_model
+    from zoo.models.registry import family_of
 
-    return reference_model(spec), "zoo.models.resnet.torch_reference (torch.nn)"
+    family = family_of(spec)
+    return family.torch_model(spec), f"{family.torch_reference.split(':')[0]} (torch.nn)"
 
 
 def measure_torch(variant: str, *, input_size: int = 224, batch_size: int = 256, precision: str = "mixed_bfloat16",
                   steps: int = 20, warmup: int = 3, compiled: bool = False, num_classes: int = 1000,
-                  macs: int | None = None) -> list[dict]:
+                  macs: int | None = None, spec: dict | None = None) -> list[dict]:
     """The variant in PyTorch: channels_last, autocast to the precision's compute dtype, SGD train steps."""
     import torch
 
@@ -203,7 +252,7 @@ def measure_torch(variant: str, *, input_size: int = 224, batch_size: int = 256,
     extra = {"backend": "pytorch", "backend_version": torch.__version__, "loop": "compiled" if compiled else "eager"}
     dtype = {"mixed_bfloat16": torch.bfloat16, "mixed_float16": torch.float16}.get(precision)
     try:
-        model, source = _torch_model(variant, input_size=input_size, num_classes=num_classes)
+        model, source = _torch_model(variant, input_size=input_size, num_classes=num_classes, spec=spec)
         extra["pytorch_model"] = source
         model = model.to(device).to(memory_format=torch.channels_last)
         step_model = torch.compile(model) if compiled else model
@@ -243,8 +292,13 @@ def measure_torch(variant: str, *, input_size: int = 224, batch_size: int = 256,
 
 def measure(framework: str, variant: str, *, input_size: int = 224, batch_size: int = 256,
             precision: str = "mixed_bfloat16", steps: int = 20, warmup: int = 3, num_classes: int = 1000,
-            macs: int | None = None) -> list[dict]:
-    """Train and inference rows of `variant` in `framework`, in this process, each with its environment."""
+            macs: int | None = None, latency=(), spec: dict | None = None) -> list[dict]:
+    """Train and inference rows of `variant` (with `spec` field overrides) in `framework`, in this process,
+    each with its environment; for the zoo, batch-1 `latency` rows in each of those runtimes
+    (`LATENCY_RUNTIMES`)."""
+    unknown = [r for r in latency if r not in LATENCY_RUNTIMES]
+    if unknown:
+        raise ValueError(f"latency runtime {unknown[0]!r} is not one of {', '.join(LATENCY_RUNTIMES)}")
     import keras
 
     from zoo.environment import environment
@@ -254,24 +308,26 @@ def measure(framework: str, variant: str, *, input_size: int = 224, batch_size: 
                 num_classes=num_classes)
     if framework.startswith("pytorch"):
         if macs is None:
-            macs = _zoo_macs(variant, input_size=input_size, num_classes=num_classes)
-        rows = measure_torch(variant, compiled=framework == "pytorch-compile", macs=macs, **args)
+            macs = _zoo_macs(variant, input_size=input_size, num_classes=num_classes, spec=spec)
+        rows = measure_torch(variant, compiled=framework == "pytorch-compile", macs=macs, spec=spec, **args)
     else:
         model = _keras_model(framework, variant, input_size=input_size, precision=precision,
-                             num_classes=num_classes)
-        rows = _keras_rows(framework, variant, model, **args)
+                             num_classes=num_classes, spec=spec)
+        rows = _keras_rows(framework, variant, model, latency=tuple(latency), **args)
         keras.backend.clear_session()
     env = environment()
     onednn = onednn_enabled() if keras.backend.backend() == "tensorflow" else None
-    return [{**env, "tf_onednn": None if r.get("backend") == "pytorch" else onednn, **r} for r in rows]
+    fields = {"spec_overrides": json.dumps(spec, sort_keys=True)} if spec else {}
+    return [{**env, "tf_onednn": None if r.get("backend") == "pytorch" else onednn, **r, **fields} for r in rows]
 
 
-def _zoo_macs(variant: str, *, input_size: int, num_classes: int) -> int:
+def _zoo_macs(variant: str, *, input_size: int, num_classes: int, spec: dict | None = None) -> int:
     """MACs per image of the zoo model (the PyTorch rows' FLOPs: same layers, same count)."""
     from zoo.models.builder import build
     from zoo.models.macs import count_macs
 
-    return count_macs(build(variant, input_shape=(input_size, input_size, 3), num_classes=num_classes))
+    return count_macs(build(variant, input_shape=(input_size, input_size, 3), num_classes=num_classes,
+                            **(spec or {})))
 
 
 # -- several frameworks, backends and rounds ---------------------------------------------------
@@ -307,9 +363,11 @@ def measure_in_subprocess(job: dict, options: dict, *, timeout: float = 3600) ->
 
 
 def throughput_table(variants, *, input_size=224, batch_size=256, precision="mixed_bfloat16", steps=20, warmup=3,
-                     backends=None, frameworks=DEFAULT_FRAMEWORKS, rounds: int = 1, log=print):
+                     backends=None, frameworks=DEFAULT_FRAMEWORKS, rounds: int = 1, latency=(), spec=None,
+                     log=print):
     """All rows, with `zoo_ratio` = the zoo's images/s (on the backend this process uses) over each other
-    row's for the same model and mode. With `backends` or `rounds > 1` every job runs in its own process,
+    row's for the same model and mode. `spec` ({field: value}) overrides the variants' fields (the PyTorch
+    rows build the same changed spec; keras.applications rows are left out). With `backends` or `rounds > 1` every job runs in its own process,
     rounds interleaved, and each measurement keeps its median over the rounds (`rounds_images_per_second`
     lists them); otherwise everything runs here, on this process's backend."""
     import pandas as pd
@@ -318,19 +376,35 @@ def throughput_table(variants, *, input_size=224, batch_size=256, precision="mix
 
     home = configured_backend()
     isolated = bool(backends) or rounds > 1
+    if spec:  # keras.applications has its own fixed networks: no like-for-like row with changed fields
+        frameworks = [f for f in frameworks if f != "keras-applications"]
     jobs = plan(variants, backends=backends or [home], frameworks=frameworks)
-    options = dict(input_size=input_size, batch_size=batch_size, precision=precision, steps=steps, warmup=warmup)
+    options = dict(input_size=input_size, batch_size=batch_size, precision=precision, steps=steps, warmup=warmup,
+                   **({"spec": dict(spec)} if spec else {}))
     rows = []
     for round_ in range(1, rounds + 1):
         for job in jobs:
             log(f"{'round ' + str(round_) + ': ' if rounds > 1 else ''}{job['framework']} ({job['backend']}) "
                 f"{job['variant']}: {input_size}x{input_size}, batch {batch_size}, {precision}")
-            found = measure_in_subprocess(job, options) if isolated else measure(
-                job["framework"], job["variant"], **options)
+            extra = {"latency": tuple(latency)} if latency and job["framework"] == "zoo" else {}
+            found = measure_in_subprocess(job, {**options, **extra}) if isolated else measure(
+                job["framework"], job["variant"], **options, **extra)
             rows += [{**row, "round": round_} for row in found]
     table = one_peak(median_over_rounds(pd.DataFrame(rows)))
     table["zoo_ratio"] = _zoo_ratios(table, home)
-    return table
+    return conform_throughput(table)
+
+
+def conform_throughput(table):
+    """The table's columns in `THROUGHPUT_COLUMNS` order with their dtypes (a declared column no row has is
+    left out); a column the schema does not declare is a programming error, refused by name."""
+    from zoo.experiments.schema import THROUGHPUT_COLUMNS, undeclared
+
+    unknown = undeclared(table.columns, THROUGHPUT_COLUMNS)
+    if unknown:
+        raise ValueError(f"throughput rows hold undeclared columns {unknown}: declare them in zoo.experiments.schema")
+    present = [c for c in THROUGHPUT_COLUMNS if c.name in table]
+    return table[[c.name for c in present]].astype({c.name: c.dtype for c in present})
 
 
 def one_peak(table):
@@ -351,7 +425,7 @@ def median_over_rounds(table):
     if "round" not in table or table["round"].nunique() < 2:
         return table.drop(columns=["round"], errors="ignore")
     merged = []
-    for _, group in table.groupby(list(KEY), dropna=False, sort=False):
+    for _, group in table.groupby([k for k in KEY if k in table], dropna=False, sort=False):
         ok = group[group["status"] == "ok"].sort_values("images_per_second")
         pick = ok.iloc[(len(ok) - 1) // 2] if len(ok) else group.iloc[-1]
         row = pick.to_dict()
@@ -375,65 +449,11 @@ def _zoo_ratios(table, home: str) -> list:
     for r in table.to_dict("records"):
         if r["framework"] == "zoo" and r.get("images_per_second") == r.get("images_per_second"):
             if r.get("loop") in (None, resolve_loop("auto")) or r["mode"] == "inference":
-                speeds.setdefault((r.get("backend"), r["model"], r["mode"]), r.get("images_per_second"))
+                speeds.setdefault((r.get("backend"), r["variant"], r["mode"]), r.get("images_per_second"))
     ratios = []
     for r in table.to_dict("records"):
         own = r["framework"] == "zoo" and r.get("backend") == home
         against = r.get("backend") if r["framework"] == "keras-applications" else home
-        zoo_speed, speed = speeds.get((against, r["model"], r["mode"])), r.get("images_per_second")
+        zoo_speed, speed = speeds.get((against, r["variant"], r["mode"])), r.get("images_per_second")
         ratios.append(zoo_speed / speed if not own and zoo_speed and speed and speed == speed else None)
     return ratios
-
-
-# -- writing ----------------------------------------------------------------------------------
-
-MARKDOWN_COLUMNS = (("framework", "framework"), ("backend", "backend"), ("model", "model"), ("mode", "mode"),
-                    ("loop", "loop"), ("input_size", "input"), ("batch_size", "batch"), ("precision", "precision"),
-                    ("images_per_second", "images/s"), ("step_ms", "ms/step"), ("tflops", "TFLOP/s"),
-                    ("mfu", "MFU %"), ("zoo_ratio", "zoo / this"), ("status", "status"))
-
-
-def throughput_markdown(table) -> str:
-    from zoo.markdown import format_table
-
-    def cell(key, value):
-        if value is None or (isinstance(value, float) and value != value):
-            return None
-        if key == "images_per_second":
-            return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
-        if key in ("step_ms", "tflops"):
-            return f"{value:.2f}" if key == "step_ms" or value >= 0.1 else f"{value:.3f}"
-        if key == "mfu":
-            return f"{100 * value:.1f}"
-        if key == "zoo_ratio":
-            return f"{value:.2f}x"
-        return value.item() if hasattr(value, "item") else value
-
-    records = table.to_dict("records")
-    rows = [{k: cell(k, r.get(k)) for k, _ in MARKDOWN_COLUMNS} for r in records]
-    first = next((r for r in records if r["framework"] == "zoo" and r["status"] == "ok"), records[0])
-    peak = first.get("peak_tflops")
-    from zoo.runtime import cpu_has_bfloat16
-
-    bf16_cpu = cpu_has_bfloat16(str(first.get("cpu_features") or ""))
-    kind = "bfloat16" if first.get("precision") == "mixed_bfloat16" and bf16_cpu else "float32"
-    header = (f"device: {first['device']}"
-              + (f" (peak {1000 * peak:.0f} GFLOP/s: {kind} matrix product)" if peak and peak < 10 else "")
-              + (f" [{first['cpu_features']}]" if first.get("cpu_features") else "")
-              + f"; keras {first.get('keras_version')}; git {first.get('git_sha')}")
-    failed = [f"- {r['framework']} ({r.get('backend')}) {r['model']} {r['mode']}: {r['error']}" for r in records
-              if r["status"] != "ok"]
-    return "\n".join([header, "", format_table(rows, list(MARKDOWN_COLUMNS))] + (["", *failed] if failed else [])) + "\n"
-
-
-def write_throughput(table, out) -> list:
-    """throughput.parquet / .csv / .md in `out`, written together (zoo.files.atomic_write_all); returns the paths."""
-    from zoo.files import atomic_write_all
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "throughput.parquet", out / "throughput.csv", out / "throughput.md"]
-    atomic_write_all({paths[0]: lambda tmp: table.to_parquet(tmp, index=False),
-                      paths[1]: lambda tmp: table.to_csv(tmp, index=False),
-                      paths[2]: lambda tmp: Path(tmp).write_text(throughput_markdown(table))})
-    return paths

@@ -1,5 +1,5 @@
 """Name or spec -> functional `keras.Model`: resolve the spec, check it fits in memory, hand it to its
-family's builder (`zoo/models/<family>/builder.py`).
+family's builder (`zoo.models.family`).
 
 >>> import zoo
 >>> model = zoo.build("resnet_tiny", num_classes=5)
@@ -17,12 +17,7 @@ import sys
 import keras
 
 from zoo.errors import SpecError
-from zoo.models.registry import resolve_spec
-from zoo.models.resnet import builder as resnet
-from zoo.models.resnet.spec import ResNetSpec
-
-#: spec type -> the function that builds it (a new family: one entry)
-BUILDERS = {ResNetSpec: resnet.assemble}
+from zoo.models.registry import family_of, resolve_spec
 
 
 def memory_bytes() -> int | None:
@@ -33,7 +28,7 @@ def memory_bytes() -> int | None:
         return None
 
 
-def check_fits_in_memory(spec: ResNetSpec, memory: int | None = None) -> None:
+def check_fits_in_memory(spec, memory: int | None = None) -> None:
     """Refuse, before Keras allocates anything, a network whose float32 weights alone would take more than
     half of this machine's memory (training needs about four times the weights: gradients, optimizer slots)."""
     memory = memory if memory is not None else memory_bytes()
@@ -44,17 +39,17 @@ def check_fits_in_memory(spec: ResNetSpec, memory: int | None = None) -> None:
                         f"{memory / 2**30:,.1f} GiB of memory: reduce widths, depths, stem_filters or head_hidden")
 
 
-def build(name_or_spec: str | ResNetSpec, *, input_shape=None, num_classes=None, **overrides) -> keras.Model:
-    """Build a functional Keras model from a registry name or a `ResNetSpec`.
+def build(name_or_spec, *, input_shape=None, num_classes=None, **overrides) -> keras.Model:
+    """Build a functional Keras model from a registry name or a spec of any family (`ResNetSpec`, `RegNetSpec`).
 
-    `input_shape`, `num_classes` and any other `ResNetSpec` field given as a keyword override the
+    `input_shape`, `num_classes` and any other field of the spec given as a keyword override the
     spec (via `dataclasses.replace`, so the result is validated like any spec). The model is named
     after the spec and every layer has a stable hierarchical name.
     """
     spec = resolve_spec(name_or_spec, input_shape=input_shape, num_classes=num_classes, **overrides)
     check_fits_in_memory(spec)
     make_room_for(spec)
-    return BUILDERS[type(spec)](spec)
+    return family_of(spec).build(spec)
 
 
 #: Python frames Keras' functional graph code may stack per residual block: it walks the graph recursively

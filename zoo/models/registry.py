@@ -14,11 +14,54 @@ import fnmatch
 import re
 from dataclasses import replace
 
-from zoo.errors import SpecError, UnknownVariantError, close_matches
-from zoo.models.resnet.presets import PRESETS as RESNET_PRESETS
-from zoo.models.resnet.spec import ResNetSpec, check_field_names
+from zoo.errors import SpecError, UnknownVariantError, close_matches, did_you_mean
+from zoo.models.checks import check_field_names, read_json
+from zoo.models import regnet, resnet
+from zoo.models.family import Family
 
-VARIANTS: dict[str, ResNetSpec] = {**RESNET_PRESETS}  # a new family: `**its_presets` here
+#: Every family (`zoo.models.family`), by its JSON tag: a new family is its folder and one entry here.
+FAMILIES: dict[str, Family] = {family.name: family for family in (resnet.FAMILY, regnet.FAMILY)}
+SPEC_TYPES = tuple(family.spec_type for family in FAMILIES.values())
+
+
+def _gather() -> dict:
+    variants: dict = {}
+    for family in FAMILIES.values():
+        clash = sorted(set(variants) & set(family.presets))
+        if clash:
+            raise SpecError(f"family {family.name} registers names already taken: {', '.join(clash)}")
+        variants.update(family.presets)
+    return variants
+
+
+VARIANTS: dict = _gather()
+
+
+def family_of(spec) -> Family:
+    """The family a spec (or a registered name) belongs to."""
+    if isinstance(spec, str):
+        spec = get_spec(spec)
+    for family in FAMILIES.values():
+        if isinstance(spec, family.spec_type):
+            return family
+    raise SpecError(f"expected a variant name or a spec of a registered family "
+                    f"({', '.join(FAMILIES)}), got {type(spec).__name__}")
+
+
+def spec_from_dict(data):
+    """A spec from its JSON object, by its `family` tag (specs written before the tag: `resnet`)."""
+    if not isinstance(data, dict):
+        raise SpecError(f"a spec must be a JSON object, got {type(data).__name__}")
+    tag = data.get("family", "resnet")
+    if tag not in FAMILIES:
+        hint = did_you_mean(str(tag), FAMILIES)
+        raise SpecError(f"spec family {tag!r} is not one of {', '.join(FAMILIES)}" + (f" ({hint})" if hint else ""))
+    return FAMILIES[tag].spec_type.from_dict(data)
+
+
+def spec_from_json(text: str):
+    """A spec from JSON text (any family; see `spec_from_dict`)."""
+    return spec_from_dict(read_json(text))
 
 
 def natural_key(name: str):
@@ -39,7 +82,7 @@ def suggest(name: str, limit: int = 5) -> list[str]:
     return close_matches(name, list_variants(), limit)
 
 
-def get_spec(name: str) -> ResNetSpec:
+def get_spec(name: str):
     """The registered spec called `name`; `UnknownVariantError` with suggestions otherwise."""
     try:
         return VARIANTS[name]
@@ -51,17 +94,19 @@ def get_spec(name: str) -> ResNetSpec:
         ) from None
 
 
-def resolve_spec(name_or_spec: str | ResNetSpec, *, input_shape=None, num_classes=None, **overrides) -> ResNetSpec:
-    """The spec `build` would build: a registry name or a spec, with overrides applied and validated."""
-    if isinstance(name_or_spec, ResNetSpec):
+def resolve_spec(name_or_spec, *, input_shape=None, num_classes=None, **overrides):
+    """The spec `build` would build: a registry name or a spec (of any family), with overrides applied and
+    validated."""
+    if isinstance(name_or_spec, SPEC_TYPES):
         spec = name_or_spec
     elif isinstance(name_or_spec, str):
         spec = get_spec(name_or_spec)
     else:
-        raise SpecError(f"expected a variant name or a ResNetSpec, got {type(name_or_spec).__name__}")
+        raise SpecError(f"expected a variant name or a spec ({', '.join(t.__name__ for t in SPEC_TYPES)}), "
+                        f"got {type(name_or_spec).__name__}")
     if input_shape is not None:
         overrides["input_shape"] = input_shape
     if num_classes is not None:
         overrides["num_classes"] = num_classes
-    check_field_names(overrides)
+    check_field_names(type(spec), overrides)
     return replace(spec, **overrides) if overrides else spec

@@ -86,7 +86,7 @@ class Checkpoint:
 
 
 def capture(*, model, rng: np.random.Generator, clock, scorer, phases, history: dict, epochs_done: int,
-            lookahead=None) -> tuple[dict, dict[str, np.ndarray]]:
+            lookahead=None, ema=None) -> tuple[dict, dict[str, np.ndarray]]:
     """A run's state after `epochs_done` epochs, as `Checkpoint.save` takes it: (meta, arrays)."""
     import keras
 
@@ -94,6 +94,8 @@ def capture(*, model, rng: np.random.Generator, clock, scorer, phases, history: 
     arrays.update({f"optimizer{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(model.optimizer.variables)})
     if lookahead is not None and lookahead.slow is not None:
         arrays.update({f"lookahead{i}": a for i, a in enumerate(lookahead.slow)})
+    if ema is not None and ema.trained is not None:  # the model holds the average; training goes on from these
+        arrays.update({f"trained{i}": a for i, a in enumerate(ema.trained)})
     meta = {"epochs_done": epochs_done, "history": history, "rng": rng.bit_generator.state,
             "clock": {"epoch_seconds": clock.epoch_seconds, "images": clock.images, "spent": clock._spent,
                       "compile_seconds": clock.compile_seconds, "validation_seconds": clock.validation_seconds},
@@ -103,7 +105,7 @@ def capture(*, model, rng: np.random.Generator, clock, scorer, phases, history: 
 
 
 def restore(meta: dict, arrays: dict[str, np.ndarray], *, model, rng: np.random.Generator, clock, scorer, phases,
-            lookahead=None) -> dict:
+            lookahead=None, ema=None) -> dict:
     """Put a saved state back into a freshly prepared run (same definition: `Checkpoint` checked the key).
     Returns {"epochs_done", "history", "compile_seconds"}: the epoch to continue from, the history so far and
     the compile seconds of the run's first process (the clock times this process's compiling step anew)."""
@@ -114,6 +116,8 @@ def restore(meta: dict, arrays: dict[str, np.ndarray], *, model, rng: np.random.
     if lookahead is not None and meta.get("lookahead_steps"):
         lookahead.resume([arrays[f"lookahead{i}"] for i in range(sum(k.startswith("lookahead") for k in arrays))],
                          meta["lookahead_steps"])
+    if ema is not None and "trained0" in arrays:
+        ema.trained = [arrays[f"trained{i}"] for i in range(sum(k.startswith("trained") for k in arrays))]
     rng.bit_generator.state = meta["rng"]
     saved = meta["clock"]
     clock.epoch_seconds[:] = saved["epoch_seconds"]

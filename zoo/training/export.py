@@ -187,15 +187,15 @@ class Runtime:
         return np.asarray(interpreter.get_tensor(self._out["index"]))
 
 
-def check(model, path: Path, fmt: str, images: np.ndarray) -> dict:
-    """Run the Keras model and the exported artifact on `images` and compare their class probabilities
-    (the softmax of logits: what a served model's callers read): {"max_abs_diff", "tolerance", "ok",
-    "same_top1" (fraction of images whose best class agrees)}."""
+def check(model, path: Path, fmt: str, images: np.ndarray, runtime: Runtime | None = None) -> dict:
+    """Run the Keras model and the exported artifact (in `runtime`, else loaded here) on `images` and compare
+    their class probabilities (the softmax of logits: what a served model's callers read): {"max_abs_diff",
+    "tolerance", "ok", "same_top1" (fraction of images whose best class agrees)}."""
     from zoo.training.predict import probabilities
 
     expected = probabilities(np.asarray(model.predict(images, verbose=0)))
     try:
-        got = probabilities(np.asarray(Runtime(path, fmt).predict(images)).reshape(expected.shape))
+        got = probabilities(np.asarray((runtime or Runtime(path, fmt)).predict(images)).reshape(expected.shape))
     except Exception as exc:  # runtimes raise their own types for graphs they cannot load or run
         raise ZooError(f"{path} does not run in {fmt}'s runtime: {type(exc).__name__}: {first_line(exc)}") from None
     diff = float(np.max(np.abs(got - expected))) if expected.size else 0.0

@@ -1,4 +1,5 @@
-"""Lookahead weight averaging with a ramped decay (hlb-CIFAR10, airbench): a Keras callback.
+"""Weight averaging as Keras callbacks: lookahead with a ramped decay (hlb-CIFAR10, airbench), and the
+bookkeeping that scores Keras' own exponential moving average (`use_ema`) while training goes on.
 
 Every `every` steps the callback moves a slow copy of the weights towards the trained ones,
 `slow = alpha * slow + (1 - alpha) * weights`, and puts the slow copy back into the net (`weights = slow`).
@@ -70,3 +71,49 @@ class Lookahead(keras.callbacks.Callback):
             current = keras.ops.convert_to_numpy(variable)
             self.slow[i] = alpha * self.slow[i] + (1.0 - alpha) * current
             variable.assign(self.slow[i].astype(current.dtype))
+
+
+class EmaWeights(keras.callbacks.Callback):
+    """Score with the optimizer's exponential moving average of the weights (Keras' `use_ema`, the recipe's
+    `ema` momentum) and train on the trained weights.
+
+    Keras keeps the average in the optimizer and writes it into the model when `fit` ends
+    (`finalize_variable_values`). The zoo calls `fit` once per epoch, so without this callback every epoch
+    would go on training from the average. It puts the average in as each epoch's validation begins (at
+    the epoch's end when there is none), keeps the trained weights aside (`trained`), and puts them back
+    as the next epoch's `fit` begins: validation, the per-epoch test scores, the final scores and the saved
+    model see the average; the steps see the trained weights. The batch norms' moving statistics are not
+    averaged (Keras averages the trainable weights); `precise_bn` re-estimates them for the average.
+
+    >>> import numpy as np
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False)])
+    >>> model.compile(keras.optimizers.SGD(0.5, use_ema=True, ema_momentum=0.5), "mse")
+    >>> callback = EmaWeights()
+    >>> history = model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2, batch_size=2, verbose=0, callbacks=[callback])
+    >>> trained = callback.trained[0].ravel()     # kept aside; the model holds the average
+    >>> bool(np.abs(keras.ops.convert_to_numpy(model.layers[0].kernel).ravel() - trained).max() > 0)
+    True
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.trained = None  # the trained weights while the average is in the model
+
+    def on_train_begin(self, logs=None):
+        if self.trained is not None:
+            for variable, value in zip(self.model.trainable_weights, self.trained):
+                variable.assign(value)
+            self.trained = None
+
+    def on_test_begin(self, logs=None):  # the validation inside `fit` (the callback is given to `fit` only)
+        self._average_in()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._average_in()
+
+    def _average_in(self):
+        if self.trained is not None:
+            return
+        variables = self.model.trainable_weights  # on JAX reading `self.model` writes the training state back
+        self.trained = [keras.ops.convert_to_numpy(v).copy() for v in variables]
+        self.model.optimizer.finalize_variable_values(variables)

@@ -37,6 +37,8 @@ class Recipe:
     Augmentations beyond flip / pad-crop / cutout are Keras' own layers (`zoo.data.preprocess`): `randaugment`,
     `augmix` and `random_erasing` inside the model on the raw pixels, `mixup` / `cutmix` on each training
     batch's images and labels (one of the two).
+    `ema` is Keras' `use_ema` (an exponential moving average of the weights, scored and saved in their place:
+    `zoo.training.lookahead.EmaWeights`).
     `loop="auto"` means the device loop (`zoo.training.device_loop`) on JAX with an accelerator, Keras' `fit` otherwise.
 
     A budget (`budget_seconds` of training, `budget_images` seen, or both: whichever is spent first) bounds the
@@ -77,6 +79,7 @@ class Recipe:
     devices: int = 1               # data parallel over this many local devices (keras.distribution, JAX); 0 = all
     bias_lr: float = 1.0           # SGD: BN offsets (beta) learn at lr x bias_lr (airbench: 64)
     lookahead: int = 0             # > 0: average the weights every this many steps, ramped up (zoo.training.lookahead)
+    ema: float = 0.0               # > 0: Keras' use_ema with this momentum; scored and saved with the average
     tta: int = 0                   # test-time augmentation: 0 none, 1 mirror, 2 mirror + 1-pixel translates
     whiten: bool = False           # set the stem conv to the training patches' whitening and freeze it (airbench)
     test_from: int = 1             # with a target (time to accuracy), score the test split after each epoch from this one
@@ -96,7 +99,8 @@ class Recipe:
                 fail(field, "must be an integer >= 0")
         for field, low, high in (("lr", 0, math.inf), ("momentum", 0, 1), ("weight_decay", 0, 1),
                                  ("label_smoothing", 0, 1), ("validation_split", 0, 1),
-                                 ("warmup_epochs", 0, MAX_EPOCHS), ("bias_lr", 0, math.inf), ("mixup", 0, 100)):
+                                 ("warmup_epochs", 0, MAX_EPOCHS), ("bias_lr", 0, math.inf), ("mixup", 0, 100),
+                                 ("ema", 0, 1)):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (low <= value < high):
                 fail(field, f"must be a number in [{low}, {high})")

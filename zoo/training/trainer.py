@@ -37,9 +37,8 @@ from zoo.data.preprocess import augmentation, label_mixing, normalization, pixel
 from zoo.environment import reset_peak_memory
 from zoo.errors import DatasetError, ZooError
 from zoo.models.registry import resolve_spec
-from zoo.models.resnet.spec import ResNetSpec
 from zoo.training.batchnorm import reestimate_batchnorm
-from zoo.training.lookahead import Lookahead
+from zoo.training.lookahead import EmaWeights, Lookahead
 from zoo.training.loops import alternating_flips, fit_full_batches, fit_on_device
 from zoo.training.scoring import Scorer, divergence
 from zoo.training.checkpoint import Checkpoint, capture as capture_state, restore as restore_state, run_key
@@ -62,7 +61,7 @@ def _subset(images, labels, limit, rng):
     return images[keep], labels[keep]
 
 
-def _network(model_or_name, image_shape, num_classes) -> tuple[keras.Model, ResNetSpec | None]:
+def _network(model_or_name, image_shape, num_classes) -> tuple[keras.Model, object | None]:
     """A registry name or spec is built for the data's shape and classes; a built model must fit them."""
     if isinstance(model_or_name, keras.Model):
         model_shape = tuple(model_or_name.input_shape[1:])
@@ -93,15 +92,16 @@ def _optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Optimiz
                 initial_learning_rate=0.0 if warmup else recipe.lr, decay_steps=max(total - warmup, 1),
                 warmup_target=recipe.lr if warmup else None, warmup_steps=warmup)
     wd = recipe.weight_decay or None
+    ema = dict(use_ema=True, ema_momentum=recipe.ema) if recipe.ema else {}  # scored through `EmaWeights`
     if recipe.optimizer == "sgd" and recipe.bias_lr != 1:
         opt = optimizers.SGD(lr, momentum=recipe.momentum, nesterov=recipe.nesterov, weight_decay=wd,
-                             bias_lr=recipe.bias_lr)
+                             bias_lr=recipe.bias_lr, **ema)
     elif recipe.optimizer == "sgd":
-        opt = keras.optimizers.SGD(lr, momentum=recipe.momentum, nesterov=recipe.nesterov, weight_decay=wd)
+        opt = keras.optimizers.SGD(lr, momentum=recipe.momentum, nesterov=recipe.nesterov, weight_decay=wd, **ema)
     elif recipe.optimizer == "adamw":
-        opt = optimizers.for_backend(optimizers.AdamW)(lr, weight_decay=recipe.weight_decay)
+        opt = optimizers.for_backend(optimizers.AdamW)(lr, weight_decay=recipe.weight_decay, **ema)
     else:
-        opt = optimizers.for_backend(optimizers.Adam)(lr, weight_decay=wd)
+        opt = optimizers.for_backend(optimizers.Adam)(lr, weight_decay=wd, **ema)
     if recipe.weight_decay:
         opt.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
     return opt
@@ -218,7 +218,7 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
           target_top1: float | None = None, callbacks: list | None = None,
           progress: Callable[[dict], None] | None = None, tensorboard: str | Path | None = None,
           checkpoint: str | Path | None = None, **overrides) -> RunResult:
-    """Train a variant (name, `ResNetSpec` or built model) with a recipe; return what it measured (a
+    """Train a variant (name, spec of any family, or built model) with a recipe; return what it measured (a
     `zoo.training.result.RunResult`, read like a dict: `result["top1"]`).
 
     `overrides` are recipe knobs (`epochs=`, `batch_size=`, `lr=`, `budget_seconds=`, `seed=`, `dataset=`...).
@@ -275,6 +275,8 @@ def train(model_or_name, recipe: str | Recipe = "fast", *, data_dir=None, limit:
 def _definition(run, model_or_name, limit, test_limit, target_top1) -> dict:
     """What makes two runs the same run, for a checkpoint's key: the net, every recipe knob, the data."""
     net = run.spec.to_dict() if run.spec else getattr(model_or_name, "name", str(model_or_name))
+    if isinstance(net, dict) and net.get("family") == "resnet":  # keys of checkpoints from before the tag
+        net = {k: v for k, v in net.items() if k != "family"}
     # knobs at their class defaults are left out, so that a knob added to Recipe later keeps existing keys
     knobs = {f.name: getattr(run.recipe, f.name) for f in dataclasses.fields(run.recipe)
              if f.name != "source" and getattr(run.recipe, f.name) != f.default}
@@ -293,7 +295,7 @@ class _Run:
     batch_size: int
     model: keras.Model
     net: keras.Model
-    spec: ResNetSpec | None
+    spec: object | None  # the family's spec (zoo.models.family); None for a model built elsewhere
     loop: str
     trainer: Callable
     clock: TrainClock
@@ -335,17 +337,22 @@ def _fit(run: _Run, out_dir, *, callbacks, tensorboard, progress, checkpoint=Non
     if run.loop == "device" and (callbacks or tensorboard is not None):
         raise ZooError('Keras callbacks (tensorboard= included) need Keras\' fit loop; the device loop runs '
                        'an epoch in one call (use loop="keras")')
-    if run.loop == "device" and run.recipe.lookahead:
-        raise ZooError('lookahead averages the weights between steps in Keras\' fit loop; the device loop runs an '
-                       'epoch in one call (use loop="keras")')
+    for knob, what in (("lookahead", "averages the weights between steps"), ("ema", "scores the weights' average")):
+        if run.loop == "device" and getattr(run.recipe, knob):
+            raise ZooError(f"{knob} {what} in Keras' fit loop; the device loop runs an epoch in one call "
+                           '(use loop="keras")')
+    if run.recipe.ema and keras.backend.backend() == "jax":
+        raise ZooError("ema on the JAX backend: Keras' fit empties the optimizer's averages while it runs, so "
+                       "they cannot be scored between epochs here; use the tensorflow or torch backend")
     run_dir = run_record.run_folder(out_dir, run.net.name, run.recipe.name)
     lookahead = _lookahead(run)
-    callbacks = [*(callbacks or ()), *run_record.log_callbacks(run_dir, tensorboard), *lookahead] \
+    ema = [EmaWeights()] if run.recipe.ema else []  # first: the trained weights are back before others read them
+    callbacks = [*ema, *(callbacks or ()), *run_record.log_callbacks(run_dir, tensorboard), *lookahead] \
         if run.loop == "keras" else []
     resume, after_epoch, restored = {}, run.test.after_epoch, None
     if checkpoint is not None and run.loop == "keras":  # the device loop trains without (an epoch is one call)
         state = dict(model=run.model, rng=run.rng, clock=run.clock, scorer=run.test, phases=run.phases,
-                     lookahead=lookahead[0] if lookahead else None)
+                     lookahead=lookahead[0] if lookahead else None, ema=ema[0] if ema else None)
         if (saved := checkpoint.load()) is not None:
             restored = restore_state(*saved, **state)
             run.resumed_from = restored["epochs_done"]

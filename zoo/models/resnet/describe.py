@@ -81,14 +81,6 @@ def head_text(spec: ResNetSpec) -> str:
     return " -> ".join(parts)
 
 
-def variant_row(spec: ResNetSpec) -> dict:
-    """The columns `zoo list` shows for one spec."""
-    return {
-        "name": spec.name,
-        "input": spec.input_shape,
-        "stem": stem_text(spec),
-        "body": body_text(spec),
-        "shortcut": shortcut_text(spec),
-        "head": head_text(spec),
-        "source": spec.source,
-    }
+def parts(spec: ResNetSpec) -> dict[str, str]:
+    """The family contract's description (`zoo.models.family`): stem, body, shortcut and head in words."""
+    return {"stem": stem_text(spec), "body": body_text(spec), "shortcut": shortcut_text(spec), "head": head_text(spec)}

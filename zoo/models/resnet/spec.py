@@ -16,16 +16,16 @@ zoo.errors.SpecError: depths, widths and strides must have the same length (one 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import re
 from dataclasses import dataclass, fields
-from typing import Any
 
-from zoo.errors import SpecError, did_you_mean, first_line
+from zoo.errors import SpecError
+from zoo.models.checks import SpecJson, boolean as _bool, check_common, choice as _choice, fail as _fail
+from zoo.models.checks import check_field_names as _check_field_names
+from zoo.models.checks import fraction as _fraction, int_tuple as _int_tuple, integer as _int
 
+FAMILY = "resnet"  # the `family` tag of its JSON
 BLOCKS = ("basic", "bottleneck", "plain")
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 #: How a stage begins: its first block (strided), or a 3x3 conv then a max-pool by the stage's stride, with
 #: BN-act after the conv (Page's ResNet-9) or after the pool (airbench: a quarter of the BN work).
 STAGE_ENTRIES = ("block", "conv_bn_pool", "conv_pool_bn")
@@ -50,7 +50,7 @@ BLOCK_KERNEL = 3  # every residual-branch spatial conv is 3x3, as in all publish
 
 
 @dataclass(frozen=True)
-class ResNetSpec:
+class ResNetSpec(SpecJson):
     """Every knob of a residual network. Defaults describe torchvision's ImageNet ResNet-18.
 
     Stem: one conv (`stem_kernel`/`stem_stride`/`stem_padding`, `stem_filters` channels), or with
@@ -78,6 +78,9 @@ class ResNetSpec:
     then `num_classes` outputs (a bias unless `head_bias=False`, times `head_scale`: Page's 0.125, airbench's 1/9)
     as logits (`head_activation="linear"`) or probabilities (`"softmax"`).
     """
+
+    FAMILY_TAG = FAMILY
+    UNTAGGED_OK = True  # specs written before the tag
 
     name: str = "resnet"
     input_shape: tuple[int, int, int] = (224, 224, 3)
@@ -132,10 +135,7 @@ class ResNetSpec:
     source: str = dataclasses.field(default="", compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("input_shape", "depths", "widths", "strides"):
-            value = getattr(self, name)
-            if isinstance(value, list):
-                object.__setattr__(self, name, tuple(value))
+        self.lists_to_tuples("input_shape", "depths", "widths", "strides")
         if self.block in LEGACY_BLOCKS:  # a spec saved before `preact` was a flag
             object.__setattr__(self, "preact", True)
             object.__setattr__(self, "block", LEGACY_BLOCKS[self.block])
@@ -234,38 +234,6 @@ class ResNetSpec:
                 + (f"; the smallest square input this layout accepts is {need}x{need}" if need else "")
             ) from None
 
-    # -- JSON ---------------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict of every field (tuples become lists)."""
-        out = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = list(value) if isinstance(value, tuple) else value
-        return out
-
-    def to_json(self, **kwargs) -> str:
-        """JSON text of the spec; `ResNetSpec.from_json` reads it back to an equal spec."""
-        kwargs.setdefault("indent", 2)
-        return json.dumps(self.to_dict(), **kwargs)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ResNetSpec":
-        """Spec from a dict as written by `to_dict`; unknown keys are an error naming them."""
-        if not isinstance(data, dict):
-            raise SpecError(f"a spec must be a JSON object, got {type(data).__name__}")
-        check_field_names(data)
-        return cls(**data)
-
-    @classmethod
-    def from_json(cls, text: str) -> "ResNetSpec":
-        """Spec from JSON text (see `to_json`)."""
-        try:
-            data = json.loads(text)
-        except RecursionError:
-            raise SpecError("spec JSON is nested too deeply to be a spec") from None
-        except ValueError as exc:  # invalid JSON, or an integer of thousands of digits
-            raise SpecError(f"spec JSON is not valid JSON: {first_line(exc)}") from None
-        return cls.from_dict(data)
 
 
 FIELD_NAMES = tuple(f.name for f in fields(ResNetSpec))
@@ -273,68 +241,13 @@ FIELD_NAMES = tuple(f.name for f in fields(ResNetSpec))
 
 def check_field_names(names) -> None:
     """Raise `SpecError` for any name that is not a `ResNetSpec` field, suggesting the closest."""
-    unknown = [n for n in names if n not in FIELD_NAMES]
-    if unknown:
-        hints = []
-        for n in unknown:
-            hint = did_you_mean(str(n), FIELD_NAMES)
-            hints.append(f"{n!r}" + (f" ({hint})" if hint else ""))
-        raise SpecError(f"unknown ResNetSpec field(s): {'; '.join(hints)}")
+    _check_field_names(ResNetSpec, names)
 
 
-# -- validation -------------------------------------------------------------------------------
-
-def _fail(field: str, value: Any, why: str) -> None:
-    raise SpecError(f"{field} {why}, got {value!r}")
-
-
-def _int(spec, field: str, minimum: int = 1) -> None:
-    value = getattr(spec, field)
-    if isinstance(value, bool) or not isinstance(value, int):
-        _fail(field, value, "must be an integer")
-    if value < minimum:
-        _fail(field, value, f"must be >= {minimum}")
-
-
-def _choice(spec, field: str, choices) -> None:
-    value = getattr(spec, field)
-    if value not in choices:
-        _fail(field, value, f"must be one of {', '.join(map(repr, choices))}")
-
-
-def _bool(spec, field: str) -> None:
-    value = getattr(spec, field)
-    if not isinstance(value, bool):
-        _fail(field, value, "must be true or false")
-
-
-def _fraction(spec, field: str, low: float, high: float, closed_low: bool) -> None:
-    value = getattr(spec, field)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        _fail(field, value, "must be a number")
-    ok = (value >= low if closed_low else value > low) and value < high
-    if not ok:
-        _fail(field, value, f"must be in {'[' if closed_low else '('}{low}, {high})")
-
-
-def _int_tuple(spec, field: str, minimum: int) -> None:
-    value = getattr(spec, field)
-    if not isinstance(value, tuple) or not value:
-        _fail(field, value, "must be a non-empty list of integers")
-    for i, item in enumerate(value):
-        if isinstance(item, bool) or not isinstance(item, int) or item < minimum:
-            raise SpecError(f"{field}[{i}] must be an integer >= {minimum}, got {item!r} in {field}={value!r}")
-
+# -- validation (the checks every family's spec shares: zoo.models.checks) ----------------------
 
 def _validate(spec: ResNetSpec) -> None:
-    if not isinstance(spec.name, str) or not NAME.fullmatch(spec.name) or ".." in spec.name:
-        _fail("name", spec.name, "must be 1-100 letters, digits, '_', '-' or '.' (no '/', no '..'), starting "
-                                 "with a letter or digit: it names the model, its layers and its files")
-    shape = spec.input_shape
-    if not isinstance(shape, tuple) or len(shape) != 3:
-        _fail("input_shape", shape, "must be 3-D (height, width, channels)")
-    _int_tuple(spec, "input_shape", 1)
-    _int(spec, "num_classes")
+    check_common(spec)
     for field in ("stem_filters", "stem_stride", "stem_pool_size", "stem_pool_stride", "bottleneck_expansion",
                   "groups", "base_width", "se_reduction"):
         _int(spec, field)
@@ -365,8 +278,6 @@ def _validate(spec: ResNetSpec) -> None:
     _fraction(spec, "drop_path", 0.0, 1.0, closed_low=True)
     _fraction(spec, "head_dropout", 0.0, 1.0, closed_low=True)
     _fraction(spec, "head_scale", 0.0, math.inf, closed_low=False)
-    if not isinstance(spec.source, str):
-        _fail("source", spec.source, "must be a string")
 
     _int_tuple(spec, "depths", 0 if spec.stage_entry != "block" else 1)
     for field in ("widths", "strides"):
